@@ -1,0 +1,487 @@
+"""Every change to a task's state, and every enqueue, goes through here.
+
+State changes are compare-and-set updates that write a ``TaskEvent`` in the
+same statement, so a worker, an admin click, the API and the reconciler can race
+without corrupting a task: whoever loses the race changes nothing. Jobs are
+pushed to Redis only after the creating transaction commits; a push that fails
+leaves the task in PostgreSQL for the reconciler to enqueue again.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+from psycopg.types.json import Jsonb
+from rq.command import send_stop_job_command
+from rq.exceptions import InvalidJobOperation, NoSuchJobError
+from rq.job import Job
+from rq.serializers import JSONSerializer
+
+from kbmanager.queues import get_queue, get_redis, queue_timeout
+from tasks.exceptions import TaskConflict, TaskNotFound, TaskStateError
+from tasks.models import (
+    ACTIVE_STATUSES,
+    RETRYABLE_STATUSES,
+    Task,
+    TaskEvent,
+    TaskEventType,
+    TaskStatus,
+)
+from tasks.registry import get_kind
+
+logger = logging.getLogger(__name__)
+
+RUNNER = "tasks.runner.run_task"
+
+_EVENT_INSERT = """
+    INSERT INTO tasks_taskevent (task_id, event, created_at, attempt, worker_name, actor, message, traceback)
+"""
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """What to run: a registered kind, its JSON arguments and an optional link."""
+
+    kind: str
+    args: dict[str, Any] = field(default_factory=dict)
+    link_id: int | None = None
+    queue: str | None = None
+    max_retries: int | None = None
+
+
+@dataclass(frozen=True)
+class ClaimedTask:
+    id: uuid.UUID
+    kind: str
+    args: dict[str, Any]
+    attempt: int
+    queue: str
+    link_id: int | None
+
+
+@dataclass(frozen=True)
+class AttemptOutcome:
+    """What happened to a failed attempt: retried after ``retry_in`` seconds, failed, or neither (lost race)."""
+
+    retry_in: int | None = None
+    failed: bool = False
+
+
+# --- creating and enqueueing -------------------------------------------------
+
+
+def _build_task(spec: TaskSpec) -> Task:
+    kind = get_kind(spec.kind)
+    queue = spec.queue or kind.queue
+    if queue not in settings.QUEUE_NAMES:
+        raise ValueError(f"unknown queue {queue!r}")
+    json.dumps(spec.args)  # fail here, in the caller, on arguments that are not JSON
+    task = Task(kind=spec.kind, queue=queue, args=spec.args, link_id=spec.link_id)
+    if spec.max_retries is not None:
+        task.max_retries = spec.max_retries
+    return task
+
+
+def task_create(
+    *,
+    kind: str,
+    args: dict[str, Any] | None = None,
+    link_id: int | None = None,
+    queue: str | None = None,
+    max_retries: int | None = None,
+    actor: str = "",
+) -> Task:
+    """Create a task and enqueue it once the surrounding transaction commits."""
+    return tasks_create_bulk(
+        specs=[TaskSpec(kind=kind, args=args or {}, link_id=link_id, queue=queue, max_retries=max_retries)],
+        actor=actor,
+    )[0]
+
+
+def tasks_create_bulk(*, specs: Sequence[TaskSpec], actor: str = "") -> list[Task]:
+    """Insert many tasks in one statement and enqueue them in one Redis pipeline after commit."""
+    tasks = [_build_task(spec) for spec in specs]
+    if not tasks:
+        return []
+    with transaction.atomic():
+        Task.objects.bulk_create(tasks, batch_size=5000)
+        ids = [task.id for task in tasks]
+        transaction.on_commit(lambda: tasks_enqueue_pending(task_ids=ids, actor=actor), robust=True)
+    return tasks
+
+
+def tasks_enqueue_pending(*, task_ids: Iterable[uuid.UUID], actor: str = "", reason: str = "") -> int:
+    """Move pending tasks to queued (with an event each) and push their jobs to Redis.
+
+    The row is marked queued before the push, so a task can never be running in
+    a worker while PostgreSQL still says pending. If the push fails the task is
+    queued without a job, which the reconciler repairs.
+    """
+    now = timezone.now()
+    ids = list(task_ids)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            WITH t AS (
+                UPDATE tasks_task SET status = 'queued', enqueued_at = %(now)s
+                WHERE id = ANY(%(ids)s::uuid[]) AND status = 'pending'
+                RETURNING id, queue, attempts
+            ), e AS (
+                {_EVENT_INSERT}
+                SELECT id, 'enqueued', %(now)s, attempts, '', %(actor)s, %(reason)s, '' FROM t
+            )
+            SELECT id, queue FROM t
+            """,
+            {"now": now, "ids": ids, "actor": actor, "reason": reason},
+        )
+        rows = cursor.fetchall()
+    _push_jobs([(task_id, queue_name) for task_id, queue_name in rows])
+    return len(rows)
+
+
+def _push_jobs(entries: Sequence[tuple[uuid.UUID | str, str]], *, delay_seconds: float = 0) -> None:
+    """Create (or overwrite) the RQ job of each task and queue or schedule it, in one pipeline."""
+    if not entries:
+        return
+    redis = get_redis()
+    by_queue: dict[str, list[str]] = {}
+    for task_id, queue_name in entries:
+        by_queue.setdefault(queue_name, []).append(str(task_id))
+    with redis.pipeline() as pipe:
+        for queue_name, job_ids in by_queue.items():
+            queue = get_queue(queue_name)
+            for job_id in job_ids:
+                job = queue.create_job(
+                    RUNNER,
+                    args=(job_id,),
+                    job_id=job_id,
+                    timeout=queue_timeout(queue_name),
+                    result_ttl=settings.RQ_RESULT_TTL,
+                    failure_ttl=settings.RQ_FAILURE_TTL,
+                    description=job_id,
+                )
+                # A job requeued after a failure may still sit in the failed registry.
+                pipe.zrem(queue.failed_job_registry.key, job_id)
+                if delay_seconds > 0:
+                    queue.schedule_job(job, timezone.now() + timedelta(seconds=delay_seconds), pipeline=pipe)
+                else:
+                    queue._enqueue_job(job, pipeline=pipe)
+        pipe.execute()
+
+
+def _push_jobs_on_commit(entries: Sequence[tuple[uuid.UUID | str, str]], *, delay_seconds: float = 0) -> None:
+    def push() -> None:
+        _push_jobs(entries, delay_seconds=delay_seconds)
+
+    transaction.on_commit(push, robust=True)
+
+
+# --- the worker side ---------------------------------------------------------
+
+
+def task_claim(*, task_id: str, worker_name: str) -> ClaimedTask | None:
+    """queued -> running for the worker about to run it; None if it was cancelled, finished or deleted."""
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            WITH t AS (
+                UPDATE tasks_task
+                SET status = 'running', started_at = %(now)s, attempts = attempts + 1, worker_name = %(worker)s,
+                    progress = 0, progress_message = '', next_retry_at = NULL, finished_at = NULL
+                WHERE id = %(id)s AND status = 'queued'
+                RETURNING id, kind, args, attempts, queue, link_id
+            ), e AS (
+                {_EVENT_INSERT}
+                SELECT id, 'started', %(now)s, attempts, %(worker)s, '', '', '' FROM t
+            )
+            SELECT id, kind, args, attempts, queue, link_id FROM t
+            """,
+            {"now": now, "id": task_id, "worker": worker_name},
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    # Django registers a text loader for jsonb, so raw queries see JSON as a string.
+    args = json.loads(row[2]) if isinstance(row[2], str) else row[2]
+    return ClaimedTask(id=row[0], kind=row[1], args=args or {}, attempt=row[3], queue=row[4], link_id=row[5])
+
+
+def task_complete(*, task_id: str, attempt: int, result: Any) -> bool:
+    """running -> completed for this attempt; False if the task was cancelled or taken over meanwhile."""
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            WITH t AS (
+                UPDATE tasks_task
+                SET status = 'completed', result = %(result)s, finished_at = %(now)s, progress = 100,
+                    error_message = '', traceback = ''
+                WHERE id = %(id)s AND status = 'running' AND attempts = %(attempt)s
+                RETURNING id, attempts, worker_name
+            ), e AS (
+                {_EVENT_INSERT}
+                SELECT id, 'completed', %(now)s, attempts, worker_name, '', '', '' FROM t
+            )
+            SELECT count(*) FROM t
+            """,
+            {"now": now, "id": task_id, "attempt": attempt, "result": Jsonb(result)},
+        )
+        return cursor.fetchone()[0] == 1
+
+
+def retry_delay_for(attempt_number: int) -> int:
+    """Delay before automatic retry number ``attempt_number`` (1-based), from TASK_RETRY_DELAYS."""
+    delays = settings.TASK_RETRY_DELAYS or [0]
+    return delays[min(attempt_number - 1, len(delays) - 1)]
+
+
+def task_fail_attempt(
+    *,
+    task_id: str,
+    attempt: int | None,
+    message: str,
+    traceback: str = "",
+    permanent: bool = False,
+    retry_after: float | None = None,
+    worker_name: str | None = None,
+    actor: str = "",
+) -> AttemptOutcome:
+    """Record a failed attempt of a running task: schedule its retry, or fail it for good.
+
+    ``attempt`` (or ``worker_name``) pins the attempt that failed, so a late
+    report about an attempt that was already handled changes nothing.
+    """
+    task = Task.objects.filter(id=task_id).only("status", "attempts", "retry_base", "max_retries").first()
+    if task is None or task.status != TaskStatus.RUNNING:
+        return AttemptOutcome()
+    if attempt is not None and task.attempts != attempt:
+        return AttemptOutcome()
+    retries_used = task.attempts - task.retry_base - 1
+    now = timezone.now()
+    params = {
+        "now": now,
+        "id": task_id,
+        "attempt": task.attempts,
+        "message": message[:10000],
+        "traceback": traceback,
+        "actor": actor,
+        "worker": worker_name,
+    }
+    worker_clause = "AND worker_name = %(worker)s" if worker_name is not None else ""
+    if not permanent and retries_used < task.max_retries:
+        delay = retry_after if retry_after is not None else retry_delay_for(retries_used + 1)
+        delay = int(round(delay + 0.499)) if delay else 0
+        params["retry_at"] = now + timedelta(seconds=delay)
+        params["event_message"] = f"{message[:10000]}\nretry {retries_used + 1} of {task.max_retries} in {delay} s"
+        sql = f"""
+            WITH t AS (
+                UPDATE tasks_task
+                SET status = 'queued', next_retry_at = %(retry_at)s, enqueued_at = %(retry_at)s,
+                    error_message = %(message)s, traceback = %(traceback)s
+                WHERE id = %(id)s AND status = 'running' AND attempts = %(attempt)s {worker_clause}
+                RETURNING id, attempts, worker_name
+            ), e AS (
+                {_EVENT_INSERT}
+                SELECT id, 'retry_scheduled', %(now)s, attempts, worker_name, %(actor)s,
+                       %(event_message)s, %(traceback)s FROM t
+            )
+            SELECT count(*) FROM t
+        """
+        outcome = AttemptOutcome(retry_in=delay)
+    else:
+        sql = f"""
+            WITH t AS (
+                UPDATE tasks_task
+                SET status = 'failed', finished_at = %(now)s, error_message = %(message)s, traceback = %(traceback)s,
+                    next_retry_at = NULL
+                WHERE id = %(id)s AND status = 'running' AND attempts = %(attempt)s {worker_clause}
+                RETURNING id, attempts, worker_name
+            ), e AS (
+                {_EVENT_INSERT}
+                SELECT id, 'failed', %(now)s, attempts, worker_name, %(actor)s, %(message)s, %(traceback)s FROM t
+            )
+            SELECT count(*) FROM t
+        """
+        outcome = AttemptOutcome(failed=True)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        if cursor.fetchone()[0] != 1:
+            return AttemptOutcome()
+    return outcome
+
+
+def task_handle_lost_attempt(*, task_id: str, worker_name: str, message: str) -> AttemptOutcome:
+    """A work-horse died without reporting (killed, out of memory, hard timeout): count the attempt.
+
+    Unlike a failure reported by the runner, nobody will hand the job back to
+    RQ, so a retry is pushed here.
+    """
+    task = Task.objects.filter(id=task_id).only("queue").first()
+    if task is None:
+        return AttemptOutcome()
+    outcome = task_fail_attempt(task_id=task_id, attempt=None, message=message, worker_name=worker_name)
+    if outcome.retry_in is not None:
+        _push_jobs([(task_id, task.queue)], delay_seconds=outcome.retry_in)
+    return outcome
+
+
+def task_report_progress(*, task_id: str | uuid.UUID, percent: int, message: str = "") -> bool:
+    """Store progress of a running task; False when the task is no longer running."""
+    percent = max(0, min(100, int(percent)))
+    return bool(
+        Task.objects.filter(id=task_id, status=TaskStatus.RUNNING).update(
+            progress=percent, progress_message=message[:255]
+        )
+    )
+
+
+# --- operator actions --------------------------------------------------------
+
+
+def _get_task(task_id: uuid.UUID | str) -> Task:
+    try:
+        return Task.objects.get(id=task_id)
+    except (Task.DoesNotExist, ValueError, TypeError):
+        raise TaskNotFound(f"task {task_id} does not exist") from None
+
+
+def task_cancel(*, task_id: uuid.UUID | str, actor: str = "") -> Task:
+    """Cancel a task that has not finished.
+
+    A pending or queued task is removed from its queue; a running task's
+    work-horse is stopped. Either way the task ends ``cancelled`` at once: a
+    worker that finishes the job anyway loses the compare-and-set and records
+    nothing. A finished task raises ``TaskStateError``.
+    """
+    for _ in range(5):
+        task = _get_task(task_id)
+        if task.status not in ACTIVE_STATUSES:
+            raise TaskStateError(f"task {task.id} is already {task.status}; only unfinished tasks can be cancelled")
+        now = timezone.now()
+        with transaction.atomic():
+            updated = Task.objects.filter(id=task.id, status=task.status, attempts=task.attempts).update(
+                status=TaskStatus.CANCELLED,
+                finished_at=now,
+                next_retry_at=None,
+                cancel_requested_at=now,
+                cancel_requested_by=actor[:150],
+            )
+            if not updated:
+                continue
+            TaskEvent.objects.bulk_create(
+                [
+                    TaskEvent(
+                        task_id=task.id,
+                        event=TaskEventType.CANCEL_REQUESTED,
+                        created_at=now,
+                        attempt=task.attempts,
+                        worker_name=task.worker_name,
+                        actor=actor,
+                        message=f"cancel requested while {task.status}",
+                    ),
+                    TaskEvent(
+                        task_id=task.id,
+                        event=TaskEventType.CANCELLED,
+                        created_at=now,
+                        attempt=task.attempts,
+                        worker_name=task.worker_name,
+                        actor=actor,
+                    ),
+                ]
+            )
+            was_running = task.status == TaskStatus.RUNNING
+            transaction.on_commit(lambda: _withdraw_job(str(task.id), task.queue, stop=was_running), robust=True)
+        task.refresh_from_db()
+        return task
+    raise TaskConflict(f"task {task_id} kept changing; try again")
+
+
+def _withdraw_job(job_id: str, queue_name: str, *, stop: bool) -> None:
+    """Take a cancelled task's job out of Redis, stopping its work-horse if it runs."""
+    redis = get_redis()
+    if stop:
+        try:
+            send_stop_job_command(redis, job_id, serializer=JSONSerializer)
+            return
+        except (InvalidJobOperation, NoSuchJobError):
+            pass  # Not executing any more: fall through and delete what is left.
+    try:
+        job = Job.fetch(job_id, connection=redis, serializer=JSONSerializer)
+    except NoSuchJobError:
+        return
+    job.delete(remove_from_queue=True)
+
+
+def task_retry(*, task_id: uuid.UUID | str, actor: str = "") -> Task:
+    """Queue a failed or cancelled task again, with a fresh retry budget; its history is kept."""
+    task = _get_task(task_id)
+    if task.status not in RETRYABLE_STATUSES:
+        raise TaskStateError(f"task {task.id} is {task.status}; only failed or cancelled tasks can be retried")
+    now = timezone.now()
+    with transaction.atomic():
+        updated = Task.objects.filter(id=task.id, status=task.status, attempts=task.attempts).update(
+            status=TaskStatus.QUEUED,
+            retry_base=task.attempts,
+            enqueued_at=now,
+            finished_at=None,
+            next_retry_at=None,
+            result=None,
+            error_message="",
+            traceback="",
+            progress=0,
+            progress_message="",
+            cancel_requested_at=None,
+            cancel_requested_by="",
+        )
+        if not updated:
+            raise TaskConflict(f"task {task.id} changed while it was being retried; try again")
+        TaskEvent.objects.create(
+            task_id=task.id,
+            event=TaskEventType.REQUEUED,
+            created_at=now,
+            attempt=task.attempts,
+            actor=actor,
+            message=f"retried from {task.status}",
+        )
+        _push_jobs_on_commit([(task.id, task.queue)])
+    task.refresh_from_db()
+    return task
+
+
+def tasks_requeue_running(*, task_ids: Iterable[uuid.UUID | str], reason: str, actor: str = "") -> int:
+    """Put running tasks whose worker is gone back in their queue without counting a failure.
+
+    Used when the supervisor had to kill workers at shutdown: the job did not
+    fail, it was interrupted, so it keeps its retry budget.
+    """
+    now = timezone.now()
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            WITH t AS (
+                UPDATE tasks_task
+                SET status = 'queued', enqueued_at = %(now)s, retry_base = retry_base + 1,
+                    progress = 0, progress_message = ''
+                WHERE id = ANY(%(ids)s::uuid[]) AND status = 'running'
+                RETURNING id, queue, attempts, worker_name
+            ), e AS (
+                {_EVENT_INSERT}
+                SELECT id, 'requeued', %(now)s, attempts, worker_name, %(actor)s, %(reason)s, '' FROM t
+            )
+            SELECT id, queue FROM t
+            """,
+            {"now": now, "ids": [str(task_id) for task_id in task_ids], "actor": actor, "reason": reason},
+        )
+        rows = cursor.fetchall()
+        _push_jobs_on_commit(rows)
+    return len(rows)

@@ -1,0 +1,83 @@
+"""The RQ worker classes kbmanager runs.
+
+``TaskWorker`` forks a work-horse per job, as RQ's default worker does. That
+costs a few milliseconds per job but buys what this system promises operators:
+a job can be stopped (cancel of a running task kills its horse), a hard timeout
+can always be enforced, and memory a handler leaks dies with its horse. The
+parent imports Django, the database driver and every handler module before it
+forks, so a horse starts with nothing left to import.
+
+``SimpleTaskWorker`` runs jobs in the worker process itself: several times
+faster per job for tiny jobs, but a running job cannot be stopped and a crash
+takes the worker down. Select it with ``TASK_WORKER_CLASS`` only for queues of
+short, trusted jobs.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.db import connections
+from rq import SimpleWorker, Worker
+from rq.serializers import JSONSerializer
+
+logger = logging.getLogger(__name__)
+
+
+def _force_json(kwargs: dict[str, Any]) -> dict[str, Any]:
+    # `manage.py rqworker` passes RQ's pickle serializer explicitly; our jobs
+    # are JSON, so the worker class insists on it whatever it is given.
+    kwargs["serializer"] = JSONSerializer
+    return kwargs
+
+
+class TaskWorker(Worker):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **_force_json(kwargs))
+
+    def fork_work_horse(self, job, queue) -> None:  # noqa: ANN001 - RQ's signature
+        # A connection must never be shared by parent and horse: close ours
+        # (if the parent opened one) so the horse opens its own.
+        connections.close_all()
+        super().fork_work_horse(job, queue)
+
+    def main_work_horse(self, job, queue) -> None:  # noqa: ANN001
+        try:
+            super().main_work_horse(job, queue)
+        finally:
+            connections.close_all()
+
+    def perform_job(self, job, queue) -> bool:  # noqa: ANN001
+        try:
+            return super().perform_job(job, queue)
+        finally:
+            # The horse exits with os._exit(); close politely so PostgreSQL
+            # does not log an unexpected EOF for every job.
+            connections.close_all()
+
+    def handle_job_failure(self, job, queue, started_job_registry=None, exc_string: str = "") -> None:  # noqa: ANN001
+        super().handle_job_failure(job, queue, started_job_registry=started_job_registry, exc_string=exc_string)
+        if self.is_horse:
+            return  # The runner already recorded this failure in PostgreSQL.
+        # In the parent this means the horse died without reporting: killed,
+        # out of memory, or past its hard timeout. Count the attempt.
+        from tasks.services import task_handle_lost_attempt
+
+        timeout = job.timeout or 0
+        elapsed = (job.ended_at - job.started_at).total_seconds() if job.ended_at and job.started_at else 0
+        if timeout and elapsed >= timeout:
+            message = f"timed out after {timeout} s"
+        else:
+            message = (exc_string or "work-horse terminated unexpectedly").strip()
+        try:
+            task_handle_lost_attempt(task_id=job.id, worker_name=self.name, message=message)
+        except Exception:
+            logger.exception("could not record the lost attempt of task %s; the reconciler will", job.id)
+        finally:
+            connections.close_all()
+
+
+class SimpleTaskWorker(SimpleWorker):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **_force_json(kwargs))

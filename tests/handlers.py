@@ -1,0 +1,50 @@
+"""Task kinds used only by the tests (loaded through TASK_HANDLER_MODULES)."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+from tasks.exceptions import PermanentTaskError
+from tasks.registry import task_handler
+
+
+@task_handler("tests.echo", queue="default")
+def echo(ctx: Any, **args: Any) -> dict[str, Any]:
+    return {"args": args, "attempt": ctx.attempt}
+
+
+@task_handler("tests.always_fail", queue="default")
+def always_fail(ctx: Any, **args: Any) -> None:
+    raise ValueError(f"boom on attempt {ctx.attempt}")
+
+
+@task_handler("tests.fail_until", queue="default")
+def fail_until(ctx: Any, *, succeed_on: int, **args: Any) -> dict[str, Any]:
+    if ctx.attempt < succeed_on:
+        raise RuntimeError(f"not yet (attempt {ctx.attempt})")
+    return {"succeeded_on": ctx.attempt}
+
+
+@task_handler("tests.permanent_fail", queue="default")
+def permanent_fail(ctx: Any, **args: Any) -> None:
+    raise PermanentTaskError("unsupported input, retrying will not help")
+
+
+@task_handler("tests.sleep_reporting_pid", queue="default")
+def sleep_reporting_pid(ctx: Any, *, seconds: float, marker: str | None = None, **args: Any) -> dict[str, Any]:
+    """Reports its process id as progress, sleeps, then (if it got that far) writes the marker file."""
+    ctx.progress(1, f"pid {os.getpid()}")
+    time.sleep(seconds)
+    if marker:
+        with open(marker, "a") as fh:
+            fh.write(f"{ctx.task_id} {ctx.attempt}\n")
+    return {"slept": seconds}
+
+
+@task_handler("tests.append_marker", queue="default")
+def append_marker(ctx: Any, *, marker: str, **args: Any) -> dict[str, Any]:
+    with open(marker, "a") as fh:
+        fh.write(f"{ctx.task_id} {ctx.attempt}\n")
+    return {"ok": True}
