@@ -9,5 +9,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/monitoring/", include("monitoring.urls")),
     path("api/", include("tasks.urls")),
+    path("api/", include("ingestion.urls")),
 ]

@@ -14,6 +14,8 @@ from django.db import connection
 from kbmanager.queues import get_queue, get_redis
 from tasks.worker import TaskWorker
 
+pytest_plugins = ["tests.fakes.web", "tests.fakes.openai_api", "tests.fakes.notion_api"]
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

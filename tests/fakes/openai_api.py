@@ -1,0 +1,1 @@
+"""Loopback test server fixture (see its helper)."""
