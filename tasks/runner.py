@@ -81,7 +81,11 @@ def run_task(task_id: str) -> Any:
         retry_after=retry_after,
     )
     if outcome.retry_in is not None:
-        return Retry(max=_RQ_RETRY_CEILING, interval=outcome.retry_in)
+        # RQ stores schedule times in whole seconds (truncated), so a job can
+        # be released up to a second early; one extra second keeps the
+        # configured delay a lower bound.
+        interval = outcome.retry_in + 1 if outcome.retry_in else 0
+        return Retry(max=_RQ_RETRY_CEILING, interval=interval)
     if outcome.failed:
         raise TaskFailed(message)
     return None

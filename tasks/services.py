@@ -172,7 +172,9 @@ def _push_jobs(entries: Sequence[tuple[uuid.UUID | str, str]], *, delay_seconds:
                 # A job requeued after a failure may still sit in the failed registry.
                 pipe.zrem(queue.failed_job_registry.key, job_id)
                 if delay_seconds > 0:
-                    queue.schedule_job(job, timezone.now() + timedelta(seconds=delay_seconds), pipeline=pipe)
+                    # +1 s: RQ truncates schedule times to whole seconds (see the runner).
+                    release_at = timezone.now() + timedelta(seconds=delay_seconds + 1)
+                    queue.schedule_job(job, release_at, pipeline=pipe)
                 else:
                     queue._enqueue_job(job, pipeline=pipe)
         pipe.execute()
@@ -485,3 +487,69 @@ def tasks_requeue_running(*, task_ids: Iterable[uuid.UUID | str], reason: str, a
         rows = cursor.fetchall()
         _push_jobs_on_commit(rows)
     return len(rows)
+
+
+# --- bulk operator actions ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BulkActionResult:
+    """What a bulk cancel or retry did: how many tasks it could touch, how many it changed, and whether it stopped early."""
+
+    action: str
+    matched: int
+    acted: int
+    skipped: int
+    limit: int
+    truncated: bool
+
+
+BULK_ACTIONS = ("cancel", "retry")
+
+
+def tasks_bulk_action(
+    *,
+    action: str,
+    queryset: Any,
+    actor: str = "",
+    dry_run: bool = False,
+    limit: int | None = None,
+    batch_size: int = 500,
+) -> BulkActionResult:
+    """Cancel or retry every task in ``queryset`` that the action applies to, at most ``limit`` per call.
+
+    Each task goes through ``task_cancel`` / ``task_retry``, so the bulk path
+    records the same events and wins or loses the same compare-and-set races
+    as a single click; a task that changed meanwhile is counted as skipped.
+    Ids are read in batches (newest first), so a huge filter never loads
+    every row at once; the limit keeps one request from running for minutes.
+    """
+    from django.db.models import Q
+
+    if action not in BULK_ACTIONS:
+        raise ValueError(f"unknown bulk action {action!r}; expected one of {', '.join(BULK_ACTIONS)}")
+    limit = settings.TASK_BULK_ACTION_LIMIT if limit is None else limit
+    eligible = RETRYABLE_STATUSES if action == "retry" else ACTIVE_STATUSES
+    targets = queryset.filter(status__in=list(eligible))
+    matched = targets.order_by().count()
+    if dry_run:
+        return BulkActionResult(action, matched, 0, 0, limit, truncated=matched > limit)
+    service = task_retry if action == "retry" else task_cancel
+    acted = skipped = 0
+    last: tuple[Any, Any] | None = None
+    while acted + skipped < min(matched, limit):
+        page = targets.order_by("-created_at", "-id")
+        if last is not None:
+            # Keyset paging: acted-on tasks may leave the filter, so offsets would skip rows.
+            page = page.filter(Q(created_at__lt=last[0]) | Q(created_at=last[0], id__lt=last[1]))
+        rows = list(page.values_list("id", "created_at")[: min(batch_size, limit - acted - skipped)])
+        if not rows:
+            break
+        for task_id, created_at in rows:
+            try:
+                service(task_id=task_id, actor=actor)
+                acted += 1
+            except (TaskStateError, TaskConflict, TaskNotFound):
+                skipped += 1
+            last = (created_at, task_id)
+    return BulkActionResult(action, matched, acted, skipped, limit, truncated=matched > limit)
