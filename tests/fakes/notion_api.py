@@ -94,7 +94,7 @@ class FakeNotion:
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         self.base_url = f"http://127.0.0.1:{self.port}"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
         self._thread.start()
 
     def rate_limit_next(self, n: int, retry_after: float = 1) -> None:
@@ -317,6 +317,7 @@ class FakeNotion:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # else Nagle + delayed ACK add ~40 ms to every keep-alive request
 
             def log_message(self, format: str, *args: Any) -> None:  # keep test output quiet
                 pass

@@ -30,7 +30,7 @@ from typing import Any
 
 import pytest
 
-_WORD_RE = re.compile(r"[A-Za-z][A-Za-z-]{4,}")
+_WORD_RE = re.compile(r"[A-Za-z][A-Za-z0-9-]{4,}")
 _STOP = {"about", "there", "their", "which", "these", "those", "would", "could", "should", "article", "title"}
 
 
@@ -70,7 +70,7 @@ class FakeOpenAI:
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         self.base_url = f"http://127.0.0.1:{self.port}/v1"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
         self._thread.start()
 
     def rate_limit_next(self, n: int, retry_after: float | None = 1, retry_after_ms: float | None = None) -> None:
@@ -151,6 +151,7 @@ class FakeOpenAI:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # else Nagle + delayed ACK add ~40 ms to every keep-alive request
 
             def log_message(self, format: str, *args: Any) -> None:  # keep test output quiet
                 pass
