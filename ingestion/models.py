@@ -76,3 +76,43 @@ class Link(models.Model):
 
     def __str__(self) -> str:
         return self.title or self.url
+
+    @classmethod
+    def normalize(cls, url: str) -> str:
+        """The form of ``url`` that makes two submissions of one page the same link.
+
+        Scheme and host lower-cased, default port, fragment and tracking
+        parameters removed; raises ``InvalidURL`` (a ``ValueError``) with the reason.
+        """
+        # Imported here so that migrations and the model layer load without the helpers' dependencies.
+        from ingestion.lib.urls import normalize_url
+
+        return normalize_url(url)
+
+    @property
+    def summary_is_current(self) -> bool:
+        """True when the summary was made from the text the link has now."""
+        return bool(self.summary and self.content_hash and self.ai_content_hash == self.content_hash)
+
+
+class AIResultCache(models.Model):
+    """An AI answer for one text, model and prompt version, so the same article is never paid for twice.
+
+    Kept in PostgreSQL rather than the Redis cache: answers cost money and
+    time, Redis may evict keys or be flushed, and the table is small (one row
+    per distinct article text).
+    """
+
+    content_hash = models.CharField(max_length=64)
+    model = models.CharField(max_length=200)
+    prompt_version = models.CharField(max_length=50)
+    result = models.JSONField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["content_hash", "model", "prompt_version"], name="ai_cache_key_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model} {self.prompt_version} {self.content_hash[:12]}"
