@@ -46,6 +46,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -93,6 +94,9 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+# WhiteNoise serves the admin's and the home page's static files from the apps
+# themselves, so a deployment needs no collectstatic step and no separate server.
+WHITENOISE_USE_FINDERS = True
 LOGIN_URL = "admin:login"
 
 # Uploads (bookmark exports) may be large; API bodies are capped separately.
@@ -150,10 +154,17 @@ MAX_TASK_RETRIES = env_int("MAX_TASK_RETRIES", 3, minimum=0)
 TASK_RETRY_DELAYS = env_int_list("TASK_RETRY_DELAYS", [0, 30, 300])
 TASK_RETENTION_DAYS = env_int("TASK_RETENTION_DAYS", 7, minimum=1)
 FAILED_TASK_RETENTION_DAYS = env_int("FAILED_TASK_RETENTION_DAYS", 30, minimum=1)
+# Rows `purge_tasks` deletes per short transaction.
+TASK_PURGE_BATCH_SIZE = env_int("TASK_PURGE_BATCH_SIZE", 5000, minimum=1)
+# Most tasks one bulk cancel/retry (admin or API) acts on; the rest wait for the next call.
+TASK_BULK_ACTION_LIMIT = env_int("TASK_BULK_ACTION_LIMIT", 10000, minimum=1)
 # Extra modules whose task handlers workers must know, on top of the apps' own.
 TASK_HANDLER_MODULES = env_list("TASK_HANDLER_MODULES", [])
 # Seconds `start_workers` waits for running jobs on shutdown before killing them.
 WORKER_SHUTDOWN_TIMEOUT = env_int("WORKER_SHUTDOWN_TIMEOUT", 30, minimum=1)
+# Seconds between heartbeats of a busy worker; one silent for three intervals is
+# considered dead by the reconciler, which then re-runs its task.
+WORKER_HEARTBEAT_INTERVAL = env_int("WORKER_HEARTBEAT_INTERVAL", 30, minimum=1)
 # Seconds between reconciler passes run by `start_workers` (0 turns it off).
 RECONCILE_INTERVAL = env_int("RECONCILE_INTERVAL", 30, minimum=0)
 # A pending task older than this never reached Redis (its process died after commit).
@@ -234,3 +245,7 @@ NOTION_ENABLED = bool(NOTION_TOKEN and NOTION_DATABASE_ID)
 
 # A queue whose oldest job waited longer than this is reported as degraded.
 HEALTH_QUEUE_AGE_WARN_SECONDS = env_int("HEALTH_QUEUE_AGE_WARN_SECONDS", 300, minimum=1)
+# Finished-task counts (a full scan) are cached in Redis and recomputed in the background after this many seconds.
+MONITORING_COUNTS_REFRESH_SECONDS = env_int("MONITORING_COUNTS_REFRESH_SECONDS", 30, minimum=1)
+# Run and wait time histograms cover the tasks that finished in this window.
+MONITORING_DURATION_WINDOW_SECONDS = env_int("MONITORING_DURATION_WINDOW_SECONDS", 600, minimum=10)

@@ -3,7 +3,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from monitoring.stats import queue_stats
+from monitoring.report import queue_table_lines
+from monitoring.stats import system_stats
 from tasks.supervisor import WorkerSupervisor
 
 
@@ -12,7 +13,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser) -> None:  # noqa: ANN001
         parser.add_argument("--queue", help="Run only this queue.")
-        parser.add_argument("--workers", type=int, help="Number of workers for --queue (default: its configured count).")
+        parser.add_argument(
+            "--workers", type=int, help="Number of workers for --queue (default: its configured count)."
+        )
         parser.add_argument("--stats", action="store_true", help="Print per-queue statistics and exit.")
         parser.add_argument(
             "--max-seconds", type=float, default=None, help="Stop by itself after this many seconds (for tests)."
@@ -42,13 +45,9 @@ class Command(BaseCommand):
         return f"stopped {len(supervisor.slots)} worker(s)"
 
     def _print_stats(self) -> str:
-        stats = queue_stats()
-        header = f"{'queue':<10} {'workers':>7} {'busy':>5} {'queued':>7} {'running':>7} {'scheduled':>9} {'failed':>7}"
-        self.stdout.write(header)
-        for name, row in stats.items():
-            self.stdout.write(
-                f"{name:<10} {row['workers']:>7} {row['workers_busy']:>5} {row['queued']:>7} {row['running']:>7} "
-                f"{row['scheduled']:>9} {row['failed']:>7}"
-            )
-        total = sum(row["workers"] for row in stats.values())
-        return f"{total} worker(s) on {len(stats)} queue(s)"
+        # The same statistics function and table as `monitor --once`, so both print the same figures.
+        stats = system_stats()
+        for line in queue_table_lines(stats):
+            self.stdout.write(line)
+        total = sum(row["workers"] or 0 for row in stats["queues"].values())
+        return f"{total} worker(s) on {len(stats['queues'])} queue(s)"
