@@ -124,6 +124,7 @@ ALL_STOPWORDS: frozenset[str] = frozenset().union(*STOPWORDS.values())
 
 _WORD_RE = re.compile(r"[^\W\d_][\w'’-]*", re.UNICODE)
 # A sentence ends at . ! ? (optionally followed by closing quotes/brackets) and whitespace, or at a line break.
+_TOKEN_RE = re.compile(r"\w+")
 _SENTENCE_END_RE = re.compile(r"(?<=[.!?])[\"'”’)\]]*\s+|\n+")
 
 
@@ -143,6 +144,28 @@ def _sentences(text: str) -> list[str]:
 def _phrase_pattern(phrase: str) -> re.Pattern[str]:
     # Look-arounds instead of \b so phrases that start or end with punctuation ("C++", ".NET") still match.
     return re.compile(r"(?<!\w)" + re.escape(phrase.strip()) + r"(?!\w)", re.IGNORECASE)
+
+
+class _PhraseCounter:
+    """Case-insensitive whole-word phrase counts in one text, fast enough for hundreds of phrases.
+
+    Single words are looked up in a token count; only phrases with spaces or
+    punctuation fall back to a regex scan, and only when the phrase occurs at all.
+    """
+
+    def __init__(self, text: str) -> None:
+        self.lower = text.lower()
+        self.tokens = Counter(_TOKEN_RE.findall(self.lower))
+
+    def count(self, phrase: str) -> int:
+        phrase = phrase.strip().lower()
+        if not phrase:
+            return 0
+        if _TOKEN_RE.fullmatch(phrase):
+            return self.tokens[phrase]
+        if phrase not in self.lower:
+            return 0
+        return len(_phrase_pattern(phrase).findall(self.lower))
 
 
 def _clip_at_word(text: str, limit: int) -> str:
@@ -221,21 +244,22 @@ class LocalBackend:
         return _clip_at_word(summary, SUMMARY_CHAR_LIMIT)
 
     def _category(self, title: str, text: str, categories: list[CategoryInfo]) -> str:
-        haystack = f"{title}\n{title}\n{text}"  # the title counts double: it says what the article is about
+        # The title counts double: it says what the article is about.
+        counter = _PhraseCounter(f"{title}\n{title}\n{text}")
         best_name, best_score = UNCATEGORIZED, 0
         for category in categories:
             phrases = {p.strip().lower() for p in [category.name, *category.keywords] if p and p.strip()}
-            score = sum(len(_phrase_pattern(p).findall(haystack)) for p in phrases)
+            score = sum(counter.count(p) for p in phrases)
             if score > best_score:  # strict: on a tie the earlier category wins, deterministically
                 best_name, best_score = category.name, score
         return best_name
 
     def _tags(self, title: str, text: str, existing_tags: list[str]) -> list[str]:
-        haystack = f"{title}\n{text}"
+        counter = _PhraseCounter(f"{title}\n{text}")
         tags: list[str] = []
         existing_hits = []
         for tag in dict.fromkeys(t.strip().lower() for t in existing_tags if t and t.strip()):
-            hits = len(_phrase_pattern(tag).findall(haystack))
+            hits = counter.count(tag)
             if hits:
                 existing_hits.append((-hits, tag))
         tags.extend(tag for _, tag in sorted(existing_hits)[:MAX_TAGS])
