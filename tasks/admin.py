@@ -247,7 +247,11 @@ class TaskAdmin(admin.ModelAdmin):
         return extra + super().get_urls()
 
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
-        extra_context = {**(extra_context or {}), "rq_dashboard_url": rq_dashboard_url()}
+        extra_context = {
+            **(extra_context or {}),
+            "rq_dashboard_url": rq_dashboard_url(),
+            "can_act": self.has_change_permission(request),
+        }
         return super().changelist_view(request, extra_context)
 
     def change_view(

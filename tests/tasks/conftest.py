@@ -12,7 +12,7 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from tasks.models import Task, TaskEvent
+from tasks.models import RetentionPolicy, Task, TaskEvent
 
 
 def _user_with(username: str, *codenames: str) -> User:
@@ -81,3 +81,17 @@ def make_task(db: Any) -> Callable[..., Task]:
         return task
 
     return make
+
+
+@pytest.fixture
+def policies(db: Any) -> None:
+    """Policies as seeded from the default settings (transactional tests flush the seeded rows): 7 days for
+    completed and cancelled, 30 for failed."""
+    RetentionPolicy.objects.all().delete()
+    RetentionPolicy.objects.bulk_create(
+        [
+            RetentionPolicy(status="completed", days=7),
+            RetentionPolicy(status="cancelled", days=7),
+            RetentionPolicy(status="failed", days=30),
+        ]
+    )
