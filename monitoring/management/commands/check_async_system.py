@@ -65,7 +65,8 @@ class Command(BaseCommand):
         failed = [r.name for r in results if not r.passed]
         if failed:
             raise CommandError(f"{len(failed)} of {len(results)} checks failed: {', '.join(failed)}", returncode=1)
-        return f"all {len(results)} checks passed"
+        # With --json, stdout must hold nothing but the JSON document.
+        return "" if options["json"] else f"all {len(results)} checks passed"
 
     def _run(self, results: list[CheckResult], name: str, check: Callable[[], tuple[bool, str]]) -> bool:
         started = time.perf_counter()
