@@ -97,6 +97,7 @@ def setup_django() -> None:
     os.environ.setdefault("SECRET_KEY", "bench")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "kbmanager.settings")
     os.environ.setdefault("LOG_LEVEL", "WARNING")
+    os.environ.setdefault("ALLOWED_HOSTS", "testserver,localhost")
     import django
 
     django.setup()
