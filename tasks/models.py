@@ -45,9 +45,7 @@ class Task(models.Model):
     retry_base = models.PositiveIntegerField(default=0)
     progress = models.PositiveSmallIntegerField(default=0)
     progress_message = models.CharField(max_length=255, blank=True, default="")
-    link = models.ForeignKey(
-        "ingestion.Link", null=True, blank=True, on_delete=models.SET_NULL, related_name="tasks"
-    )
+    link = models.ForeignKey("ingestion.Link", null=True, blank=True, on_delete=models.SET_NULL, related_name="tasks")
     worker_name = models.CharField(max_length=255, blank=True, default="")
     created_at = models.DateTimeField(default=timezone.now)
     enqueued_at = models.DateTimeField(null=True, blank=True)
@@ -140,3 +138,29 @@ class TaskEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event} (attempt {self.attempt})"
+
+
+class RetentionPolicy(models.Model):
+    """How many days finished tasks of one status (optionally one queue) are kept before `purge_tasks` deletes them.
+
+    A policy naming a queue wins over the policy for all queues of the same status.
+    """
+
+    status = models.CharField(
+        max_length=20,
+        choices=[(s.value, s.label) for s in FINISHED_STATUSES],
+        help_text="Only finished tasks are ever purged.",
+    )
+    queue = models.CharField(max_length=50, blank=True, default="", help_text="Empty means every queue.")
+    days = models.PositiveIntegerField(help_text="Keep finished tasks this many days after they finished.")
+
+    class Meta:
+        ordering = ["status", "queue"]
+        verbose_name_plural = "retention policies"
+        constraints = [
+            models.UniqueConstraint(fields=["status", "queue"], name="retentionpolicy_status_queue_unique"),
+            models.CheckConstraint(condition=models.Q(days__gte=1), name="retentionpolicy_days_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.status} in {self.queue or 'every queue'}: {self.days} days"

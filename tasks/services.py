@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -112,8 +113,38 @@ def tasks_create_bulk(*, specs: Sequence[TaskSpec], actor: str = "") -> list[Tas
     tasks = [_build_task(spec) for spec in specs]
     if not tasks:
         return []
+    now = timezone.now()
     with transaction.atomic():
-        Task.objects.bulk_create(tasks, batch_size=5000)
+        # One INSERT ... SELECT FROM unnest() per 10,000 rows: several times
+        # faster than bulk_create's VALUES list for wide rows.
+        for start in range(0, len(tasks), 10_000):
+            chunk = tasks[start : start + 10_000]
+            for task in chunk:
+                task.created_at = now
+                task._state.adding = False
+                task._state.db = "default"
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    """
+                    INSERT INTO tasks_task (id, kind, queue, status, args, error_message, traceback, attempts,
+                        max_retries, retry_base, progress, progress_message, link_id, worker_name, created_at,
+                        cancel_requested_by)
+                    SELECT u.id, u.kind, u.queue, 'pending', u.args::jsonb, '', '', 0, u.max_retries, 0, 0, '',
+                        u.link_id, '', %(now)s, ''
+                    FROM unnest(%(ids)s::uuid[], %(kinds)s::text[], %(queues)s::text[], %(args)s::text[],
+                                %(retries)s::int[], %(links)s::bigint[])
+                        AS u(id, kind, queue, args, max_retries, link_id)
+                    """,
+                    {
+                        "now": now,
+                        "ids": [t.id for t in chunk],
+                        "kinds": [t.kind for t in chunk],
+                        "queues": [t.queue for t in chunk],
+                        "args": [json.dumps(t.args) for t in chunk],
+                        "retries": [t.max_retries for t in chunk],
+                        "links": [t.link_id for t in chunk],
+                    },
+                )
         ids = [task.id for task in tasks]
         transaction.on_commit(lambda: tasks_enqueue_pending(task_ids=ids, actor=actor), robust=True)
     return tasks
@@ -156,7 +187,7 @@ def _push_jobs(entries: Sequence[tuple[uuid.UUID | str, str]], *, delay_seconds:
     by_queue: dict[str, list[str]] = {}
     for task_id, queue_name in entries:
         by_queue.setdefault(queue_name, []).append(str(task_id))
-    with redis.pipeline() as pipe:
+    with redis.pipeline(transaction=False) as pipe:
         for queue_name, job_ids in by_queue.items():
             queue = get_queue(queue_name)
             for job_id in job_ids:
@@ -322,7 +353,7 @@ def task_fail_attempt(
     return outcome
 
 
-def task_handle_lost_attempt(*, task_id: str, worker_name: str, message: str) -> AttemptOutcome:
+def task_handle_lost_attempt(*, task_id: str, worker_name: str, message: str, actor: str = "") -> AttemptOutcome:
     """A work-horse died without reporting (killed, out of memory, hard timeout): count the attempt.
 
     Unlike a failure reported by the runner, nobody will hand the job back to
@@ -331,7 +362,7 @@ def task_handle_lost_attempt(*, task_id: str, worker_name: str, message: str) ->
     task = Task.objects.filter(id=task_id).only("queue").first()
     if task is None:
         return AttemptOutcome()
-    outcome = task_fail_attempt(task_id=task_id, attempt=None, message=message, worker_name=worker_name)
+    outcome = task_fail_attempt(task_id=task_id, attempt=None, message=message, worker_name=worker_name, actor=actor)
     if outcome.retry_in is not None:
         _push_jobs([(task_id, task.queue)], delay_seconds=outcome.retry_in)
     return outcome
@@ -401,8 +432,8 @@ def task_cancel(*, task_id: uuid.UUID | str, actor: str = "") -> Task:
                     ),
                 ]
             )
-            was_running = task.status == TaskStatus.RUNNING
-            transaction.on_commit(lambda: _withdraw_job(str(task.id), task.queue, stop=was_running), robust=True)
+            withdraw = partial(_withdraw_job, str(task.id), task.queue, stop=task.status == TaskStatus.RUNNING)
+            transaction.on_commit(withdraw, robust=True)
         task.refresh_from_db()
         return task
     raise TaskConflict(f"task {task_id} kept changing; try again")
@@ -494,7 +525,7 @@ def tasks_requeue_running(*, task_ids: Iterable[uuid.UUID | str], reason: str, a
 
 @dataclass(frozen=True)
 class BulkActionResult:
-    """What a bulk cancel or retry did: how many tasks it could touch, how many it changed, and whether it stopped early."""
+    """What a bulk cancel or retry did: tasks it could touch, tasks it changed, and whether it stopped early."""
 
     action: str
     matched: int
@@ -553,3 +584,26 @@ def tasks_bulk_action(
                 skipped += 1
             last = (created_at, task_id)
     return BulkActionResult(action, matched, acted, skipped, limit, truncated=matched > limit)
+
+
+def tasks_repush_queued(*, task_ids: Iterable[uuid.UUID | str], reason: str, actor: str = "") -> int:
+    """Push the jobs of queued tasks again (their job was lost from Redis); each gets a ``requeued`` event."""
+    now = timezone.now()
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            WITH t AS (
+                UPDATE tasks_task SET enqueued_at = %(now)s, next_retry_at = NULL
+                WHERE id = ANY(%(ids)s::uuid[]) AND status = 'queued'
+                RETURNING id, queue, attempts
+            ), e AS (
+                {_EVENT_INSERT}
+                SELECT id, 'requeued', %(now)s, attempts, '', %(actor)s, %(reason)s, '' FROM t
+            )
+            SELECT id, queue FROM t
+            """,
+            {"now": now, "ids": [str(task_id) for task_id in task_ids], "actor": actor, "reason": reason},
+        )
+        rows = cursor.fetchall()
+        _push_jobs_on_commit(rows)
+    return len(rows)

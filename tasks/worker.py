@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django.conf import settings
 from django.db import connections
 from rq import SimpleWorker, Worker
 from rq.serializers import JSONSerializer
@@ -34,6 +35,7 @@ def _force_json(kwargs: dict[str, Any]) -> dict[str, Any]:
 
 class TaskWorker(Worker):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("job_monitoring_interval", settings.WORKER_HEARTBEAT_INTERVAL)
         super().__init__(*args, **_force_json(kwargs))
 
     def fork_work_horse(self, job, queue) -> None:  # noqa: ANN001 - RQ's signature

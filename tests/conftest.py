@@ -28,7 +28,9 @@ def clean_redis() -> Iterator[None]:
     redis.flushdb()
 
 
-def wait_for(predicate: Callable[[], object], *, timeout: float = 30.0, interval: float = 0.1, what: str = "") -> object:
+def wait_for(
+    predicate: Callable[[], object], *, timeout: float = 30.0, interval: float = 0.1, what: str = ""
+) -> object:
     """Poll until ``predicate`` returns something truthy; fail the test after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while True:
@@ -114,9 +116,7 @@ def start_process(tmp_path: Path) -> Iterator[Callable[..., ManagedProcess]]:
 
     def start(*args: str, env: dict[str, str] | None = None) -> ManagedProcess:
         log_path = tmp_path / f"process-{len(started)}.log"
-        proc = ManagedProcess(
-            [sys.executable, str(ROOT / "manage.py"), *args], process_env(**(env or {})), log_path
-        )
+        proc = ManagedProcess([sys.executable, str(ROOT / "manage.py"), *args], process_env(**(env or {})), log_path)
         started.append(proc)
         return proc
 

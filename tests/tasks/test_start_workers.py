@@ -37,8 +37,10 @@ def test_start_workers_starts_the_configured_counts_and_replaces_a_killed_worker
     os.kill(victim.pid, signal.SIGKILL)
     # The dead worker's registration lingers in Redis until its TTL; look for a new live one.
     wait_for(
-        lambda: any(w.name != victim.name for w in _workers_by_queue().get("parsing", []))
-        and len([w for w in _workers_by_queue()["parsing"] if w.name != victim.name]) == 2,
+        lambda: (
+            any(w.name != victim.name for w in _workers_by_queue().get("parsing", []))
+            and len([w for w in _workers_by_queue()["parsing"] if w.name != victim.name]) == 2
+        ),
         timeout=60,
         what="a replacement parsing worker",
     )

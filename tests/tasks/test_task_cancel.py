@@ -54,9 +54,11 @@ def test_cancel_of_running_task_stops_the_work_horse(start_worker, tmp_path):
     task = task_create(kind="tests.sleep_reporting_pid", args={"seconds": 30, "marker": str(marker)})
     worker = start_worker("default")
     message = wait_for(
-        lambda: Task.objects.filter(id=task.id, status=TaskStatus.RUNNING, progress_message__startswith="pid ")
-        .values_list("progress_message", flat=True)
-        .first(),
+        lambda: (
+            Task.objects.filter(id=task.id, status=TaskStatus.RUNNING, progress_message__startswith="pid ")
+            .values_list("progress_message", flat=True)
+            .first()
+        ),
         what="task to run",
     )
     horse_pid = int(message.split()[1])

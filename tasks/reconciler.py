@@ -1,0 +1,172 @@
+"""Repairs the difference between PostgreSQL (the truth) and Redis (the transport).
+
+A pass looks for four kinds of trouble and fixes each through the services,
+writing a TaskEvent with the reason:
+
+- ``pending`` tasks older than RECONCILE_PENDING_AFTER: the process that created
+  them died between commit and enqueue. They are enqueued.
+- ``queued`` tasks whose job is gone from Redis (a flush, a restart without
+  persistence, an eviction) or already ended there, and queued retries whose
+  time has passed but which sit in no queue or schedule. They are pushed again.
+- ``running`` tasks whose worker is gone (no worker key, or no heartbeat for
+  three heartbeat intervals) or no longer runs them. The attempt counts as
+  failed, and the task is retried or failed like any other failure.
+
+Every change is a compare-and-set, so passes on several hosts at once cannot
+corrupt a task; a short Redis lock also keeps them from doing the same work twice.
+A job pushed twice is harmless: the runner's claim lets only one run.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.conf import settings
+from django.utils import timezone
+from rq import Worker
+from rq.serializers import JSONSerializer
+
+from kbmanager.queues import get_queue, get_redis
+from tasks.models import Task, TaskStatus
+from tasks.services import task_handle_lost_attempt, tasks_enqueue_pending, tasks_repush_queued
+
+logger = logging.getLogger(__name__)
+
+LOCK_KEY = "kbmanager:reconciler:lock"
+BATCH_SIZE = 1000
+# RQ job states in which the job will still run (or is running) without help.
+_LIVE_JOB_STATES = {b"queued", b"started", b"scheduled", b"deferred"}
+
+
+@dataclass
+class ReconcileReport:
+    enqueued_pending: int = 0
+    repushed_queued: int = 0
+    lost_running: int = 0
+    skipped_locked: bool = False
+    details: list[str] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return self.enqueued_pending + self.repushed_queued + self.lost_running
+
+    def summary(self) -> str:
+        if self.skipped_locked:
+            return "another reconciler pass is running; skipped"
+        return (
+            f"enqueued {self.enqueued_pending} pending, re-pushed {self.repushed_queued} queued without a job, "
+            f"recovered {self.lost_running} running on a lost worker"
+        )
+
+
+def reconcile(*, actor: str = "reconciler", use_lock: bool = True) -> ReconcileReport:
+    """Run one reconciler pass and report what it repaired."""
+    report = ReconcileReport()
+    redis = get_redis()
+    lock = redis.lock(LOCK_KEY, timeout=300, blocking=False) if use_lock else None
+    if lock is not None and not lock.acquire(blocking=False):
+        report.skipped_locked = True
+        return report
+    try:
+        _enqueue_stale_pending(report, actor)
+        _repush_queued_without_job(report, actor)
+        _recover_lost_running(report, actor)
+    finally:
+        if lock is not None:
+            try:
+                lock.release()
+            except Exception:  # the lock expired during a very long pass
+                logger.warning("reconciler lock expired before the pass ended")
+    return report
+
+
+def _enqueue_stale_pending(report: ReconcileReport, actor: str) -> None:
+    cutoff = timezone.now() - timedelta(seconds=settings.RECONCILE_PENDING_AFTER)
+    while True:
+        ids = list(
+            Task.objects.filter(status=TaskStatus.PENDING, created_at__lt=cutoff).values_list("id", flat=True)[
+                :BATCH_SIZE
+            ]
+        )
+        if not ids:
+            return
+        report.enqueued_pending += tasks_enqueue_pending(
+            task_ids=ids, actor=actor, reason="the enqueue after commit never happened"
+        )
+        if len(ids) < BATCH_SIZE:
+            return
+
+
+def _repush_queued_without_job(report: ReconcileReport, actor: str) -> None:
+    now = timezone.now()
+    # Give a fresh enqueue time to reach Redis, and a due retry time for the scheduler to act.
+    cutoff = now - timedelta(seconds=settings.RECONCILE_PENDING_AFTER)
+    redis = get_redis()
+    last_id = None
+    while True:
+        qs = Task.objects.filter(status=TaskStatus.QUEUED, enqueued_at__lt=cutoff).order_by("id")
+        if last_id is not None:
+            qs = qs.filter(id__gt=last_id)
+        rows = list(qs.values_list("id", "queue", "next_retry_at")[:BATCH_SIZE])
+        if not rows:
+            return
+        last_id = rows[-1][0]
+        with redis.pipeline(transaction=False) as pipe:
+            for task_id, queue_name, _ in rows:
+                pipe.hget(f"rq:job:{task_id}", "status")
+                pipe.zscore(get_queue(queue_name).scheduled_job_registry.key, str(task_id))
+            answers = pipe.execute()
+        lost: list[tuple] = []
+        for index, (task_id, _queue, _retry_at) in enumerate(rows):
+            status, scheduled_at = answers[2 * index], answers[2 * index + 1]
+            if status not in _LIVE_JOB_STATES:
+                lost.append((task_id, f"its job was missing from Redis (state {_state(status)})"))
+            elif status == b"scheduled" and scheduled_at is None:
+                lost.append((task_id, "its retry was due but the job was in no schedule"))
+        if lost:
+            report.repushed_queued += tasks_repush_queued(task_ids=[t for t, _ in lost], reason=lost[0][1], actor=actor)
+            report.details += [f"{t}: {why}" for t, why in lost[:20]]
+        if len(rows) < BATCH_SIZE:
+            return
+
+
+def _state(status: bytes | None) -> str:
+    return status.decode() if status else "gone"
+
+
+def _recover_lost_running(report: ReconcileReport, actor: str) -> None:
+    redis = get_redis()
+    now = timezone.now()
+    dead_after = timedelta(seconds=3 * settings.WORKER_HEARTBEAT_INTERVAL)
+    grace = timedelta(seconds=settings.RECONCILE_PENDING_AFTER)
+    rows = list(
+        Task.objects.filter(status=TaskStatus.RUNNING, started_at__lt=now - grace).values_list(
+            "id", "worker_name", "attempts"
+        )[: BATCH_SIZE * 10]
+    )
+    if not rows:
+        return
+    workers: dict[str, Worker | None] = {}
+    for name in {worker_name for _, worker_name, _ in rows if worker_name}:
+        workers[name] = Worker.find_by_key(
+            Worker.redis_worker_namespace_prefix + name, connection=redis, serializer=JSONSerializer
+        )
+    for task_id, worker_name, _attempts in rows:
+        worker = workers.get(worker_name)
+        reason = None
+        if worker is None:
+            reason = f"worker {worker_name or '(unknown)'} is gone"
+        elif worker.last_heartbeat and now - worker.last_heartbeat > dead_after:
+            reason = f"worker {worker_name} sent no heartbeat since {worker.last_heartbeat:%Y-%m-%d %H:%M:%S}"
+        elif worker.get_current_job_id() != str(task_id):
+            reason = f"worker {worker_name} is not running the task any more"
+        if reason is None:
+            continue
+        outcome = task_handle_lost_attempt(
+            task_id=str(task_id), worker_name=worker_name, message=f"{reason} (found by the reconciler)", actor=actor
+        )
+        if outcome.retry_in is not None or outcome.failed:
+            report.lost_running += 1
+            report.details.append(f"{task_id}: {reason}")
