@@ -10,19 +10,27 @@ before they fork, so a work-horse starts with nothing left to import.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from ingestion import services
 from ingestion.lib.ai import AIError, AIRateLimited
 from ingestion.lib.extract import ExtractionError
 from ingestion.lib.fetch import FetchError
-from ingestion.lib.notion import NotionRateLimited
+from ingestion.lib.notion import NotionError, NotionRateLimited
 from ingestion.models import Link
 from tasks.exceptions import PermanentTaskError, RetryAfter
 from tasks.models import Task
 from tasks.registry import task_handler
 
 GONE = {"skipped": "link no longer exists"}
+
+logger = logging.getLogger(__name__)
+
+try:
+    services.pipeline_warm_up()
+except Exception:  # a warm-up problem must never stop workers from starting; the job itself will report it
+    logger.warning("pipeline warm-up failed; work-horses will set up on their own", exc_info=True)
 
 
 def _is_final_attempt(ctx: Any) -> bool:
@@ -31,15 +39,24 @@ def _is_final_attempt(ctx: Any) -> bool:
     return task is None or task.retries_left == 0
 
 
+def _fail_link_if_final(ctx: Any, link_id: int, exc: Exception) -> None:
+    # Asked only on failure, so a successful job spends no query on it. The service has
+    # already stored the error message; the last attempt also marks the link failed.
+    if _is_final_attempt(ctx):
+        message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+        services.link_record_error(link_id=link_id, message=message, failed=True)
+
+
 @task_handler(services.PARSE_KIND, queue="parsing")
 def parse_link(ctx: Any, *, link_id: int, force: bool = False, **_: Any) -> dict[str, Any]:
     try:
-        return services.link_parse(link_id=link_id, force=force, final_attempt=_is_final_attempt(ctx))
+        return services.link_parse(link_id=link_id, force=force, final_attempt=False)
     except Link.DoesNotExist:
         return GONE
     except FetchError as exc:
         if exc.permanent:
             raise PermanentTaskError(exc.message) from exc
+        _fail_link_if_final(ctx, link_id, exc)
         raise
     except ExtractionError as exc:
         raise PermanentTaskError(str(exc) or "could not extract an article") from exc
@@ -48,26 +65,30 @@ def parse_link(ctx: Any, *, link_id: int, force: bool = False, **_: Any) -> dict
 @task_handler(services.SUMMARIZE_KIND, queue="ai")
 def summarize_link(ctx: Any, *, link_id: int, force: bool = False, **_: Any) -> dict[str, Any]:
     try:
-        return services.link_summarize(link_id=link_id, force=force, final_attempt=_is_final_attempt(ctx))
+        return services.link_summarize(link_id=link_id, force=force, final_attempt=False)
     except Link.DoesNotExist:
         return GONE
-    except AIRateLimited as exc:
-        raise RetryAfter(f"AI rate limited: {exc}", seconds=exc.retry_after or 0) from exc
+    except services.LinkNotReady as exc:
+        raise PermanentTaskError(str(exc)) from exc
     except AIError as exc:
         if exc.permanent:
             raise PermanentTaskError(str(exc)) from exc
+        _fail_link_if_final(ctx, link_id, exc)
+        if isinstance(exc, AIRateLimited):
+            raise RetryAfter(f"AI rate limited: {exc}", seconds=exc.retry_after or 0) from exc
         raise
-    except services.LinkNotReady as exc:
-        raise PermanentTaskError(str(exc)) from exc
 
 
 @task_handler(services.NOTION_KIND, queue="notion")
 def sync_notion(ctx: Any, *, link_id: int, **_: Any) -> dict[str, Any]:
     try:
-        return services.link_sync_notion(link_id=link_id, final_attempt=_is_final_attempt(ctx))
+        return services.link_sync_notion(link_id=link_id, final_attempt=False)
     except Link.DoesNotExist:
         return GONE
-    except NotionRateLimited as exc:
-        raise RetryAfter(f"Notion rate limited: {exc}", seconds=exc.retry_after or 0) from exc
     except (services.LinkNotReady, services.NotionNotConfigured) as exc:
         raise PermanentTaskError(str(exc)) from exc
+    except NotionError as exc:
+        _fail_link_if_final(ctx, link_id, exc)
+        if isinstance(exc, NotionRateLimited):
+            raise RetryAfter(f"Notion rate limited: {exc}", seconds=exc.retry_after or 0) from exc
+        raise

@@ -47,7 +47,6 @@ NOTION_LIMITER_KEY = "kbmanager:notion"
 EXISTING_TAGS_IN_PROMPT = 200
 # How many error messages an import summary carries (the counts cover all of them).
 IMPORT_ERRORS_KEPT = 100
-_INSERT_BATCH = 1000
 
 
 class IngestionError(Exception):
@@ -140,31 +139,40 @@ def _plan_submission(items: Sequence[SubmittedLink], *, seen: set[str] | None = 
     return _SubmissionPlan(items, outcomes, normalized, first_index, existing)
 
 
+# Columns that differ between the rows of one submission; every other column gets its model default.
+_SUBMIT_COLUMNS = ("url", "normalized_url", "domain", "title")
+
+
 def _insert_links(links: Sequence[Link]) -> dict[str, int]:
     """INSERT ... ON CONFLICT DO NOTHING RETURNING: new rows' ids; a URL another request inserted first is absent.
 
     ``bulk_create(ignore_conflicts=True)`` cannot tell which rows were inserted,
     and a plain ``bulk_create`` fails the whole batch when a concurrent request
-    adds the same URL, so the statement is built from the model's own fields.
+    adds the same URL. The varying columns travel as one array each (``unnest``),
+    which keeps a thousand rows to a handful of parameters; the others are the
+    model's defaults, taken from the first row.
     """
+    if not links:
+        return {}
+    quote = connection.ops.quote_name
     fields = [f for f in Link._meta.concrete_fields if not f.primary_key]
-    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
-    row_sql = "(" + ", ".join(["%s"] * len(fields)) + ")"
-    inserted: dict[str, int] = {}
-    for start in range(0, len(links), _INSERT_BATCH):
-        chunk = links[start : start + _INSERT_BATCH]
-        params: list[Any] = []
-        for link in chunk:
-            params.extend(f.get_db_prep_save(f.pre_save(link, True), connection) for f in fields)
-        sql = (
-            f"INSERT INTO {connection.ops.quote_name(Link._meta.db_table)} ({columns}) "
-            f"VALUES {', '.join([row_sql] * len(chunk))} "
-            "ON CONFLICT (normalized_url) DO NOTHING RETURNING id, normalized_url"
-        )
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            inserted.update({url: link_id for link_id, url in cursor.fetchall()})
-    return inserted
+    varying = [f for f in fields if f.name in _SUBMIT_COLUMNS]
+    constant = [f for f in fields if f.name not in _SUBMIT_COLUMNS]
+    sample = links[0]
+    # In the order of the placeholders: the constants in the SELECT list, then the arrays in FROM.
+    params: list[Any] = [f.get_db_prep_save(f.pre_save(sample, True), connection) for f in constant]
+    params += [[getattr(link, f.attname) for link in links] for f in varying]
+    aliases = [f"c{i}" for i in range(len(varying))]
+    select = [f"u.{alias}" for alias in aliases] + [f"%s::{f.db_type(connection)}" for f in constant]
+    unnest = ", ".join("%s::text[]" for _ in varying)
+    sql = (
+        f"INSERT INTO {quote(Link._meta.db_table)} ({', '.join(quote(f.column) for f in varying + constant)}) "
+        f"SELECT {', '.join(select)} FROM unnest({unnest}) AS u({', '.join(aliases)}) "
+        "ON CONFLICT (normalized_url) DO NOTHING RETURNING id, normalized_url"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return {url: link_id for link_id, url in cursor.fetchall()}
 
 
 def _clean_tag(name: Any) -> str:
@@ -415,15 +423,71 @@ def link_parse(*, link_id: int, force: bool = False, final_attempt: bool = True)
 # --- summarize -------------------------------------------------------------------
 
 
+_ai_backends: dict[tuple[Any, ...], Any] = {}
+
+
 def _ai_backend() -> Any:
-    return make_backend(
-        backend=settings.AI_BACKEND,
-        api_key=settings.OPENAI_API_KEY,
-        base_url=settings.OPENAI_BASE_URL,
-        model=settings.OPENAI_MODEL,
-        timeout=settings.AI_REQUEST_TIMEOUT,
-        input_char_budget=settings.AI_INPUT_CHAR_BUDGET,
+    """The configured backend, built once per configuration and process (building an SDK client is not free)."""
+    config = {
+        "backend": settings.AI_BACKEND,
+        "api_key": settings.OPENAI_API_KEY,
+        "base_url": settings.OPENAI_BASE_URL,
+        "model": settings.OPENAI_MODEL,
+        "timeout": settings.AI_REQUEST_TIMEOUT,
+        "input_char_budget": settings.AI_INPUT_CHAR_BUDGET,
+    }
+    key = tuple(config.values())
+    backend = _ai_backends.get(key)
+    if backend is None:
+        backend = _ai_backends[key] = make_backend(**config)
+    return backend
+
+
+_WARM_UP_COMPLETION = {
+    "id": "warm-up",
+    "object": "chat.completion",
+    "created": 0,
+    "model": "warm-up",
+    "choices": [{"index": 0, "message": {"role": "assistant", "content": "{}"}, "finish_reason": "stop"}],
+}
+
+
+def pipeline_warm_up() -> None:
+    """Do, once in a worker's parent process, the set-up every forked work-horse would otherwise repeat.
+
+    Workers fork a work-horse per job, so whatever a library builds lazily on
+    first use is rebuilt for every job: the openai SDK's clients, request
+    headers and response models cost about half a second, more than a fast
+    model takes to answer. This builds the configured AI backend and Notion
+    client, and runs one chat completion and one extraction entirely in
+    memory (a mock transport, no network), so horses inherit them ready.
+    """
+    _ai_backend()
+    if notion_configured():
+        _notion_client()
+    paragraph = "A short paragraph to extract. " * 20
+    extract_article(
+        f"<html><body><article><h1>Warm-up</h1><p>{paragraph}</p></article></body></html>",
+        url="http://warm-up.invalid/",
+        extractor=settings.CONTENT_EXTRACTOR,
     )
+    if settings.AI_BACKEND == "openai":
+        import importlib
+
+        import openai
+
+        # The SDK's HTTP library is whatever its default client subclasses (httpx or a fork of it).
+        http = importlib.import_module(openai.DefaultHttpxClient.__mro__[1].__module__.split(".")[0])
+        transport = http.MockTransport(lambda request: http.Response(200, json=_WARM_UP_COMPLETION))
+        client = openai.OpenAI(
+            api_key="warm-up",
+            base_url="http://warm-up.invalid/v1",
+            http_client=openai.DefaultHttpxClient(transport=transport),
+            max_retries=0,
+        )
+        client.chat.completions.create(
+            model="warm-up", messages=[{"role": "user", "content": "warm up"}], response_format={"type": "json_object"}
+        )
 
 
 def _result_to_json(result: AIResult) -> dict[str, Any]:

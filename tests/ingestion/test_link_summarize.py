@@ -86,3 +86,22 @@ def test_the_ai_task_of_a_deleted_link_completes_quietly(parsed_link, local_ai, 
     run_burst_worker("ai")
 
     assert Task.objects.get(id=task.id).status == TaskStatus.COMPLETED
+
+
+def test_a_server_error_is_retried_and_the_last_failure_marks_the_link_failed(
+    parsed_link, openai_settings, openai_server, notion_off, settings
+):
+    settings.MAX_TASK_RETRIES = 1
+    settings.TASK_RETRY_DELAYS = [0]
+    link = parsed_link()
+    openai_server.fail_next(5, status=500)
+    [(_, task)] = links_enqueue_stage(link_ids=[link.id], stage="ai", actor="tester")
+
+    run_burst_worker("ai")
+
+    task.refresh_from_db()
+    assert task.status == TaskStatus.FAILED and task.attempts == 2
+    assert [e.event for e in task.events.all()] == ["enqueued", "started", "retry_scheduled", "started", "failed"]
+    link.refresh_from_db()
+    assert link.status == LinkStatus.FAILED
+    assert "500" in link.last_error
