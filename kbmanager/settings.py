@@ -218,7 +218,8 @@ if CONTENT_EXTRACTOR not in {"trafilatura", "newspaper"}:
 OPENAI_API_KEY = env_str("OPENAI_API_KEY")
 OPENAI_BASE_URL = env_str("OPENAI_BASE_URL")
 OPENAI_MODEL = env_str("OPENAI_MODEL", "gpt-4o-mini")
-AI_BACKEND = env_str("AI_BACKEND", "openai" if (OPENAI_API_KEY or OPENAI_BASE_URL) else "local")
+# Empty means automatic: the OpenAI backend when a key or base URL is set, else the offline one.
+AI_BACKEND = env_str("AI_BACKEND") or ("openai" if (OPENAI_API_KEY or OPENAI_BASE_URL) else "local")
 if AI_BACKEND not in {"openai", "local"}:
     raise ImproperlyConfigured(f"AI_BACKEND must be 'openai' or 'local', got {AI_BACKEND!r}")
 AI_INPUT_CHAR_BUDGET = env_int("AI_INPUT_CHAR_BUDGET", 12000, minimum=500)
