@@ -16,7 +16,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -35,6 +35,9 @@ _REGISTRY_KEYS = ("rq:finished:{}", "rq:failed:{}", "rq:canceled:{}", "rq:wip:{}
 
 ProgressCallback = Callable[[int, int], None]
 
+# Where the walk along finished_at starts.
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
 
 @dataclass(frozen=True)
 class PurgeRule:
@@ -47,12 +50,15 @@ class PurgeRule:
     # For a policy covering every queue: the queues that have a policy of their own for this status.
     excluded_queues: tuple[str, ...] = ()
 
-    def where(self) -> tuple[str, dict[str, Any]]:
+    def where(self, *, finished: bool | None = None) -> tuple[str, dict[str, Any]]:
+        """The rule's WHERE clause; ``finished`` picks only rows with (True) or without (False) a finished_at."""
+        age = {
+            None: "(finished_at < %(cutoff)s OR (finished_at IS NULL AND created_at < %(cutoff)s))",
+            True: "finished_at < %(cutoff)s AND finished_at >= %(after)s",
+            False: "finished_at IS NULL AND created_at < %(cutoff)s",
+        }[finished]
         # The OR keeps the (status, finished_at) index usable; COALESCE(finished_at, created_at) would not be.
-        clauses = [
-            "status = %(status)s",
-            "(finished_at < %(cutoff)s OR (finished_at IS NULL AND created_at < %(cutoff)s))",
-        ]
+        clauses = ["status = %(status)s", age]
         params: dict[str, Any] = {"status": self.status, "cutoff": self.cutoff}
         if self.queue:
             clauses.append("queue = %(queue)s")
@@ -130,25 +136,38 @@ def tasks_purge_counts(*, rules: Sequence[PurgeRule]) -> Counter:
     return counts
 
 
-def _delete_batch(rule: PurgeRule, batch_size: int) -> list[tuple[str, str]]:
-    """Delete one batch of expired tasks with their events; returns (id, queue) of what was deleted."""
-    where, params = rule.where()
+def _delete_batch(
+    rule: PurgeRule, batch_size: int, *, after: datetime | None
+) -> tuple[list[tuple[str, str]], datetime | None]:
+    """Delete one batch of expired tasks with their events.
+
+    Returns (id, queue) of what was deleted and the latest finished_at seen.
+    With ``after`` set the batch walks the (status, finished_at) index from
+    there, so later batches do not wade through the dead rows earlier batches
+    left behind; ``after=None`` takes the rare tasks without a finished_at.
+    """
+    where, params = rule.where(finished=after is not None)
     params["limit"] = batch_size
+    if after is not None:
+        params["after"] = after
+    order = "ORDER BY finished_at" if after is not None else ""
     # Both deletes run in one statement: the batch's rows are locked by FOR UPDATE
     # (rows a worker holds are skipped), and the foreign key from events to tasks
     # is checked at commit, when the events are already gone.
     sql = f"""
         WITH batch AS (
-            SELECT id FROM tasks_task WHERE {where}
+            SELECT id FROM tasks_task WHERE {where} {order}
             LIMIT %(limit)s FOR UPDATE SKIP LOCKED
         ), events AS (
             DELETE FROM tasks_taskevent WHERE task_id IN (SELECT id FROM batch)
         )
-        DELETE FROM tasks_task WHERE id IN (SELECT id FROM batch) RETURNING id::text, queue
+        DELETE FROM tasks_task WHERE id IN (SELECT id FROM batch) RETURNING id::text, queue, finished_at
     """
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(sql, params)
-        return cursor.fetchall()
+        rows = cursor.fetchall()
+    latest = max((row[2] for row in rows if row[2] is not None), default=None)
+    return [(row[0], row[1]) for row in rows], latest
 
 
 def _delete_rq_keys(rows: Sequence[tuple[str, str]]) -> int:
@@ -199,11 +218,13 @@ def tasks_purge(
     done = 0
     if progress:
         progress(0, total)
-    for rule in rules:
+    for rule, after in ((rule, start) for rule in rules for start in (_EPOCH, None)):
         while True:
-            rows = _delete_batch(rule, batch_size)
+            rows, latest = _delete_batch(rule, batch_size, after=after)
             if not rows:
                 break
+            if after is not None and latest is not None:
+                after = latest
             result.batches += 1
             for _job_id, queue_name in rows:
                 result.deleted[(rule.status, queue_name)] += 1

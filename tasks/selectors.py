@@ -82,6 +82,10 @@ def tasks_count_estimated(queryset: QuerySet[Any], *, cap: int = COUNT_CAP) -> i
     return tasks_count_capped(queryset, cap=cap)
 
 
+# A URL prefix matching more links than this is too vague to search tasks by.
+LINK_SEARCH_LIMIT = 1000
+
+
 def parse_task_id(value: str) -> uuid.UUID | None:
     """The UUID in ``value`` (an operator pasting an id), or None."""
     try:
@@ -104,7 +108,13 @@ def tasks_search(queryset: QuerySet[Task], term: str) -> QuerySet[Task]:
         return queryset.filter(id=task_id)
     from ingestion.models import Link
 
-    link_ids = Link.objects.filter(Q(url__startswith=term) | Q(normalized_url__startswith=term)).values("id")
+    # Link ids as a literal list (capped): `link_id = ANY(...)` can join the error branch in one
+    # bitmap OR, where a subquery would turn the whole search into a scan of every task.
+    link_ids = list(
+        Link.objects.filter(Q(url__startswith=term) | Q(normalized_url__startswith=term)).values_list("id", flat=True)[
+            :LINK_SEARCH_LIMIT
+        ]
+    )
     condition = Q(link_id__in=link_ids)
     # Three characters make the first trigram; shorter terms would match nearly every error anyway.
     if len(term) >= 3:
