@@ -81,6 +81,9 @@ try:
 except Exception as exc:  # dj_database_url raises several types for a malformed URL
     raise ImproperlyConfigured(f"DATABASE_URL is not a valid database URL: {exc}") from None
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# Ask for UTC in the startup packet: otherwise Django sends SET TIME ZONE on every
+# new connection, and every work-horse opens one.
+DATABASES["default"].setdefault("OPTIONS", {}).setdefault("options", "-c TimeZone=UTC")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
