@@ -12,4 +12,5 @@ urlpatterns = [
     path("api/monitoring/", include("monitoring.urls")),
     path("api/", include("tasks.urls")),
     path("api/", include("ingestion.urls")),
+    path("", include("ingestion.urls_home")),
 ]
