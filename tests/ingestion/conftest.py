@@ -17,7 +17,8 @@ from ingestion.services import content_hash_of
 LINK_PERMS = ("view_link", "add_link", "change_link")
 
 ASTRONOMY_PARAGRAPHS = [
-    "Astronomy researchers using the new southern telescope have mapped a cluster of young stars that formed far faster "
+    "Astronomy researchers using the new southern telescope have mapped a cluster of young stars that formed far "
+    "faster "
     "than current models of galaxy evolution predict.",
     "The survey measured the light of more than two thousand stars and found that most of them ignited within "
     "a few hundred thousand years of each other, a blink in astronomical terms.",
