@@ -7,7 +7,6 @@ from ingestion import views
 urlpatterns = [
     path("links/", views.LinkListView.as_view(), name="link-list"),
     path("links/import", views.LinkImportView.as_view(), name="link-import"),
-    path("links/import/", views.LinkImportView.as_view()),
     path("links/<int:link_id>/", views.LinkDetailView.as_view(), name="link-detail"),
     path("parsing/sync", views.ParsingSyncView.as_view(), name="parsing-sync"),
     path("ai/process", views.AIProcessView.as_view(), name="ai-process"),

@@ -70,6 +70,7 @@ class LinkListView(APIView):
         parameters=[LinkListQuerySerializer, OpenApiParameter("cursor", str), OpenApiParameter("page_size", int)],
         responses={200: _PaginatedLinks},
         summary="List links, newest first",
+        operation_id="links_list",
     )
     def get(self, request: Request) -> Response:
         query = LinkListQuerySerializer(data=request.query_params)
@@ -97,7 +98,9 @@ class LinkListView(APIView):
 class LinkDetailView(APIView):
     permission_classes = [require_perms("ingestion.view_link")]
 
-    @extend_schema(responses={200: LinkDetailSerializer}, summary="One link with its recent tasks")
+    @extend_schema(
+        responses={200: LinkDetailSerializer}, summary="One link with its recent tasks", operation_id="links_detail"
+    )
     def get(self, request: Request, link_id: int) -> Response:
         link = selectors.link_detail(link_id=link_id)
         if link is None:
