@@ -546,11 +546,16 @@ def link_summarize(*, link_id: int, force: bool = False, final_attempt: bool = T
             _fail(link_id, exc, permanent=exc.permanent, final=final_attempt)
             raise
         answer = _result_to_json(result)
-        AIResultCache.objects.update_or_create(
-            content_hash=link.content_hash,
-            model=backend.model,
-            prompt_version=PROMPT_VERSION,
-            defaults={"result": answer, "created_at": timezone.now()},
+        # One upsert statement: two workers may summarize the same text at once.
+        AIResultCache.objects.bulk_create(
+            [
+                AIResultCache(
+                    content_hash=link.content_hash, model=backend.model, prompt_version=PROMPT_VERSION, result=answer
+                )
+            ],
+            update_conflicts=True,
+            unique_fields=["content_hash", "model", "prompt_version"],
+            update_fields=["result", "created_at"],
         )
 
     category_name = (answer.get("category") or "").strip()
