@@ -15,9 +15,13 @@ short, trusted jobs.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import time
 from typing import Any
 
+import redis.exceptions
 from django.conf import settings
 from django.db import connections
 from rq import SimpleWorker, Worker
@@ -43,6 +47,39 @@ class TaskWorker(Worker):
         # (if the parent opened one) so the horse opens its own.
         connections.close_all()
         super().fork_work_horse(job, queue)
+
+    def execute_job(self, job, queue) -> None:  # noqa: ANN001
+        try:
+            super().execute_job(job, queue)
+        except redis.exceptions.ConnectionError as exc:
+            # RQ retries Redis errors only while dequeuing; one met while it
+            # watches a horse (a Redis restart mid-job) would end the worker.
+            # The task's outcome lives in PostgreSQL and the reconciler repairs
+            # whatever Redis lost, so wait for the horse and for Redis instead.
+            logger.warning("lost Redis while running job %s (%s); waiting for the horse and for Redis", job.id, exc)
+            self._reap_horse()
+            self._wait_for_redis()
+
+    def _reap_horse(self) -> None:
+        if self._horse_pid:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(self._horse_pid, 0)  # the horse enforces its own job timeout
+            self._horse_pid = 0
+
+    def _wait_for_redis(self) -> None:
+        delay = 1.0
+        while True:
+            try:
+                self.connection.ping()
+                break
+            except redis.exceptions.ConnectionError:
+                time.sleep(delay)
+                delay = min(delay * 2, 30.0)
+        # A restarted Redis without persistence has forgotten this worker;
+        # register it again so monitoring and the reconciler see it alive.
+        if not self.connection.hexists(self.key, "birth"):
+            self.connection.delete(self.key)
+            self.register_birth()
 
     def main_work_horse(self, job, queue) -> None:  # noqa: ANN001
         try:
