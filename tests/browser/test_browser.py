@@ -148,20 +148,31 @@ def test_an_operator_finds_a_failed_task_reads_its_error_and_cancels_a_queued_on
     assert queued.kind == PARSE_KIND
 
 
-def test_links_pasted_on_the_home_page_show_up_and_reach_ready_without_a_reload(
+def test_links_pasted_or_uploaded_on_the_home_page_show_up_and_reach_ready_without_a_reload(
     live_server, admin_user, demo_site, start_worker
 ):
     start_worker("parsing", "ai", env={**OFFLINE, "FETCH_ALLOWED_HOSTS": demo_site.host})
-    articles = demo_articles()[:3]
+    articles = demo_articles()[:4]
     urls = [demo_site.url(a.path) for a in articles]
+    # A browser's bookmarks export (the Netscape format every browser writes) with the fourth article.
+    bookmarks = (
+        "<!DOCTYPE NETSCAPE-Bookmark-file-1>\n<TITLE>Bookmarks</TITLE>\n<H1>Bookmarks</H1>\n<DL><p>\n"
+        f'<DT><A HREF="{urls[3]}" ADD_DATE="1700000000">Saved for later</A>\n</DL><p>\n'
+    )
     with browser_page() as page:
         log_in(page, live_server, next_path="/")
-        page.fill("#urls", "\n".join(urls))
+        page.fill("#urls", "\n".join(urls[:3]))
         page.click("#submit-button")
         page.wait_for_function("document.getElementById('submit-result').textContent.includes('3 added')")
+        page.set_input_files(
+            "#import-file", {"name": "bookmarks.html", "mimeType": "text/html", "buffer": bookmarks.encode()}
+        )
+        page.click("#import-button")
+        page.wait_for_function("document.getElementById('submit-result').textContent.startsWith('Imported')")
+        assert "1 added" in page.locator("#submit-result").inner_text()
         # The page refreshes the table by itself every few seconds; nothing here reloads it.
         page.wait_for_function(
-            "document.querySelectorAll('#links-body tr[data-status=ready]').length === 3", timeout=PIPELINE_TIMEOUT_MS
+            "document.querySelectorAll('#links-body tr[data-status=ready]').length === 4", timeout=PIPELINE_TIMEOUT_MS
         )
         page.screenshot(path=SCREENSHOTS / "home.png", full_page=True)
         rows = {
@@ -174,7 +185,7 @@ def test_links_pasted_on_the_home_page_show_up_and_reach_ready_without_a_reload(
         }
         nav = page.locator("header nav").inner_text()
 
-    assert len(rows) == 3
+    assert len(rows) == 4
     for article, url in zip(articles, urls, strict=True):
         link = Link.objects.get(url=url)
         assert link.status == LinkStatus.READY
