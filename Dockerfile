@@ -22,7 +22,6 @@ COPY . .
 # A non-root user owns nothing but what it must write; WhiteNoise serves static files
 # from the apps themselves (WHITENOISE_USE_FINDERS), so there is no collectstatic step.
 RUN useradd --system --uid 10001 --no-create-home --home-dir /app kbmanager \
-    && mkdir -p /app/staticfiles \
     && python -m compileall -q /app
 USER kbmanager
 

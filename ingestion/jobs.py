@@ -21,16 +21,14 @@ from ingestion.lib.notion import NotionError, NotionRateLimited
 from ingestion.models import Link
 from tasks.exceptions import PermanentTaskError, RetryAfter
 from tasks.models import Task
-from tasks.registry import task_handler
+from tasks.registry import task_handler, worker_warm_up
 
 GONE = {"skipped": "link no longer exists"}
 
 logger = logging.getLogger(__name__)
 
-try:
-    services.pipeline_warm_up()
-except Exception:  # a warm-up problem must never stop workers from starting; the job itself will report it
-    logger.warning("pipeline warm-up failed; work-horses will set up on their own", exc_info=True)
+# Workers run this once before their first fork (web processes do not).
+worker_warm_up(services.pipeline_warm_up)
 
 
 def _is_final_attempt(ctx: Any) -> bool:

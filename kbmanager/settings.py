@@ -96,9 +96,10 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
 # WhiteNoise serves the admin's and the home page's static files from the apps
 # themselves, so a deployment needs no collectstatic step and no separate server.
+# Set STATIC_ROOT only to collect them for a front web server.
+STATIC_ROOT = env_str("STATIC_ROOT") or None
 WHITENOISE_USE_FINDERS = True
 LOGIN_URL = "admin:login"
 

@@ -9,6 +9,7 @@ and returns a JSON-serializable result. Handlers must be safe to run twice.
 from __future__ import annotations
 
 import importlib
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +18,7 @@ from django.apps import apps
 from django.conf import settings
 
 Handler = Callable[..., Any]
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,28 @@ def task_handler(name: str, *, queue: str) -> Callable[[Handler], Handler]:
         return func
 
     return register
+
+
+_WARM_UPS: list[Callable[[], None]] = []
+
+
+def worker_warm_up(func: Callable[[], None]) -> Callable[[], None]:
+    """Register set-up that worker processes run once before their first fork.
+
+    Libraries that build things lazily on first use (SDK clients, parsers)
+    would otherwise rebuild them in every work-horse. Web processes and
+    management commands do not pay for it.
+    """
+    _WARM_UPS.append(func)
+    return func
+
+
+def run_worker_warm_ups() -> None:
+    for func in _WARM_UPS:
+        try:
+            func()
+        except Exception:  # a warm-up problem must never stop a worker; the jobs will report it
+            logger.warning("worker warm-up %s failed; work-horses will set up on their own", func, exc_info=True)
 
 
 def get_kind(name: str) -> TaskKind:

@@ -27,6 +27,8 @@ from django.db import connections
 from rq import SimpleWorker, Worker
 from rq.serializers import JSONSerializer
 
+from tasks.registry import run_worker_warm_ups
+
 logger = logging.getLogger(__name__)
 
 
@@ -41,6 +43,9 @@ class TaskWorker(Worker):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("job_monitoring_interval", settings.WORKER_HEARTBEAT_INTERVAL)
         super().__init__(*args, **_force_json(kwargs))
+        run_worker_warm_ups()
+        # Warm-ups may have queried the database; the horse must open its own connection.
+        connections.close_all()
 
     def fork_work_horse(self, job, queue) -> None:  # noqa: ANN001 - RQ's signature
         # A connection must never be shared by parent and horse: close ours
@@ -120,3 +125,4 @@ class TaskWorker(Worker):
 class SimpleTaskWorker(SimpleWorker):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **_force_json(kwargs))
+        run_worker_warm_ups()
