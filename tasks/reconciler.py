@@ -115,16 +115,25 @@ def _repush_queued_without_job(report: ReconcileReport, actor: str) -> None:
         last_id = rows[-1][0]
         with redis.pipeline(transaction=False) as pipe:
             for task_id, queue_name, _ in rows:
-                pipe.hget(f"rq:job:{task_id}", "status")
+                pipe.hmget(f"rq:job:{task_id}", "status", "worker_name")
                 pipe.zscore(get_queue(queue_name).scheduled_job_registry.key, str(task_id))
             answers = pipe.execute()
         lost: list[tuple] = []
+        workers: dict[str, Worker | None] = {}
         for index, (task_id, _queue, _retry_at) in enumerate(rows):
-            status, scheduled_at = answers[2 * index], answers[2 * index + 1]
+            (status, job_worker), scheduled_at = answers[2 * index], answers[2 * index + 1]
             if status not in _LIVE_JOB_STATES:
                 lost.append((task_id, f"its job was missing from Redis (state {_state(status)})"))
             elif status == b"scheduled" and scheduled_at is None:
                 lost.append((task_id, "its retry was due but the job was in no schedule"))
+            elif status == b"started":
+                # A worker took the job but the task was never claimed: the worker
+                # died between dequeue and claim. RQ's own registry cleanup would
+                # notice only many minutes later, so judge the worker here.
+                name = job_worker.decode() if job_worker else ""
+                reason = _worker_trouble(redis, workers, name, str(task_id), now)
+                if reason:
+                    lost.append((task_id, f"its job was taken by a worker that {reason}"))
         if lost:
             report.repushed_queued += tasks_repush_queued(task_ids=[t for t, _ in lost], reason=lost[0][1], actor=actor)
             report.details += [f"{t}: {why}" for t, why in lost[:20]]
@@ -136,10 +145,28 @@ def _state(status: bytes | None) -> str:
     return status.decode() if status else "gone"
 
 
+def _worker_trouble(redis, workers: dict[str, Worker | None], name: str, task_id: str, now) -> str | None:  # noqa: ANN001
+    """Why worker ``name`` is not running ``task_id`` (gone, silent, busy elsewhere), or None if it is."""
+    if name not in workers:
+        workers[name] = (
+            Worker.find_by_key(Worker.redis_worker_namespace_prefix + name, connection=redis, serializer=JSONSerializer)
+            if name
+            else None
+        )
+    worker = workers[name]
+    if worker is None:
+        return "is gone"
+    dead_after = timedelta(seconds=3 * settings.WORKER_HEARTBEAT_INTERVAL)
+    if worker.last_heartbeat and now - worker.last_heartbeat > dead_after:
+        return f"sent no heartbeat since {worker.last_heartbeat:%Y-%m-%d %H:%M:%S}"
+    if worker.get_current_job_id() != task_id:
+        return "is not running the task any more"
+    return None
+
+
 def _recover_lost_running(report: ReconcileReport, actor: str) -> None:
     redis = get_redis()
     now = timezone.now()
-    dead_after = timedelta(seconds=3 * settings.WORKER_HEARTBEAT_INTERVAL)
     grace = timedelta(seconds=settings.RECONCILE_PENDING_AFTER)
     rows = list(
         Task.objects.filter(status=TaskStatus.RUNNING, started_at__lt=now - grace).values_list(
@@ -149,21 +176,11 @@ def _recover_lost_running(report: ReconcileReport, actor: str) -> None:
     if not rows:
         return
     workers: dict[str, Worker | None] = {}
-    for name in {worker_name for _, worker_name, _ in rows if worker_name}:
-        workers[name] = Worker.find_by_key(
-            Worker.redis_worker_namespace_prefix + name, connection=redis, serializer=JSONSerializer
-        )
     for task_id, worker_name, _attempts in rows:
-        worker = workers.get(worker_name)
-        reason = None
-        if worker is None:
-            reason = f"worker {worker_name or '(unknown)'} is gone"
-        elif worker.last_heartbeat and now - worker.last_heartbeat > dead_after:
-            reason = f"worker {worker_name} sent no heartbeat since {worker.last_heartbeat:%Y-%m-%d %H:%M:%S}"
-        elif worker.get_current_job_id() != str(task_id):
-            reason = f"worker {worker_name} is not running the task any more"
-        if reason is None:
+        trouble = _worker_trouble(redis, workers, worker_name, str(task_id), now)
+        if trouble is None:
             continue
+        reason = f"worker {worker_name or '(unknown)'} {trouble}"
         outcome = task_handle_lost_attempt(
             task_id=str(task_id), worker_name=worker_name, message=f"{reason} (found by the reconciler)", actor=actor
         )

@@ -48,3 +48,16 @@ def append_marker(ctx: Any, *, marker: str, **args: Any) -> dict[str, Any]:
     with open(marker, "a") as fh:
         fh.write(f"{ctx.task_id} {ctx.attempt}\n")
     return {"ok": True}
+
+
+@task_handler("tests.exhaust_memory", queue="default")
+def exhaust_memory(ctx: Any, *, headroom_mb: int = 64, allocate_mb: int = 4096, **args: Any) -> dict[str, Any]:
+    """Limits its own address space (only this work-horse's) to what it uses plus ``headroom_mb``, then allocates."""
+    import resource
+
+    with open("/proc/self/statm") as fh:
+        used = int(fh.read().split()[0]) * resource.getpagesize()
+    _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    resource.setrlimit(resource.RLIMIT_AS, (used + headroom_mb * 1024 * 1024, hard))
+    hog = bytearray(allocate_mb * 1024 * 1024)
+    return {"allocated": len(hog)}

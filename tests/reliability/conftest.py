@@ -8,14 +8,19 @@ attempt that completed the task ran exactly once.
 
 from __future__ import annotations
 
+import socket
+import sys
 import uuid
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+
+import pytest
+import requests
 
 from tasks.models import FINISHED_STATUSES, Task, TaskStatus
 from tasks.reconciler import reconcile
-from tests.conftest import wait_for
+from tests.conftest import ManagedProcess, process_env, wait_for
 
 
 def read_runs(marker: Path) -> list[tuple[str, int]]:
@@ -70,3 +75,37 @@ def reconcile_until_all_finished(task_ids: Iterable[object], *, timeout: float =
 def heartbeat_env(seconds: int = 1) -> dict[str, str]:
     """Worker environment with a short heartbeat, so the reconciler can judge it dead quickly."""
     return {"WORKER_HEARTBEAT_INTERVAL": str(seconds), "TASK_RETRY_DELAYS": "0"}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def start_gunicorn(tmp_path: Path) -> Iterator[Callable[..., tuple[ManagedProcess, str]]]:
+    """Run the web process as the docs run it (``gunicorn kbmanager.wsgi``) against the test database and Redis."""
+    started: list[ManagedProcess] = []
+
+    def start(*, workers: int = 2, threads: int = 4, env: dict[str, str] | None = None) -> tuple[ManagedProcess, str]:
+        port = free_port()
+        gunicorn = str(Path(sys.executable).parent / "gunicorn")
+        args = [gunicorn, "kbmanager.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", str(workers)]
+        args += ["--threads", str(threads), "--log-level", "warning"]
+        proc = ManagedProcess(args, process_env(**(env or {})), tmp_path / f"gunicorn-{len(started)}.log")
+        started.append(proc)
+        base_url = f"http://127.0.0.1:{port}"
+
+        def answers() -> bool:
+            try:
+                return requests.get(f"{base_url}/api/monitoring/health", timeout=10).status_code < 500
+            except requests.RequestException:
+                return False
+
+        wait_for(answers, timeout=60, interval=0.2, what="gunicorn to answer")
+        return proc, base_url
+
+    yield start
+    for proc in started:
+        proc.stop()

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import os
 import signal
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
+from kbmanager.queues import get_queue, get_redis
 from tasks.models import Task, TaskStatus
 from tasks.reconciler import reconcile
 from tasks.services import task_create
-from tests.conftest import wait_for
+from tests.conftest import run_burst_worker, wait_for
 from tests.reliability.conftest import assert_each_task_completed_once, heartbeat_env, read_runs
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -70,3 +73,23 @@ def test_killed_worker_and_horse_are_recovered_by_the_reconciler_once_the_heartb
     assert read_runs(marker) == [(str(task.id), 2)]
     assert_each_task_completed_once([task], marker)
     assert second.alive()
+
+
+def test_job_taken_by_a_worker_that_died_before_claiming_its_task_is_pushed_again(settings, tmp_path):
+    # The worker dequeued the job (RQ marked it started, naming the worker) and was
+    # killed before the horse claimed the task, which therefore is still queued.
+    settings.RECONCILE_PENDING_AFTER = 1
+    marker = tmp_path / "runs"
+    task = task_create(kind="tests.append_marker", args={"marker": str(marker)})
+    redis = get_redis()
+    get_queue("default").remove(str(task.id))
+    redis.hset(f"rq:job:{task.id}", mapping={"status": "started", "worker_name": "reliability-killed-at-dequeue"})
+    Task.objects.filter(id=task.id).update(enqueued_at=timezone.now() - timedelta(seconds=5))
+
+    report = reconcile()
+
+    assert report.repushed_queued == 1
+    event = Task.objects.get(id=task.id).events.get(event="requeued")
+    assert "taken by a worker that is gone" in event.message
+    run_burst_worker("default")
+    assert_each_task_completed_once([task], marker)
