@@ -14,6 +14,7 @@ import traceback
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from rq import get_current_job
 from rq.job import Retry
 from rq.timeouts import JobTimeoutException
@@ -23,6 +24,8 @@ from tasks.exceptions import PermanentTaskError, RetryAfter, TaskFailed
 from tasks.registry import UnknownTaskKind, get_kind
 
 logger = logging.getLogger(__name__)
+
+_PROJECT_PREFIX = f"{settings.BASE_DIR}/"
 
 # RQ counts retries of a job over its whole life, but PostgreSQL decides when a
 # task is out of retries, so RQ's own limit is set out of reach.
@@ -43,6 +46,11 @@ class TaskContext:
         return services.task_report_progress(task_id=self.task_id, percent=percent, message=message)
 
 
+def _format_traceback() -> str:
+    # Paths relative to the project read the same on every host and say less about it.
+    return traceback.format_exc().replace(_PROJECT_PREFIX, "")
+
+
 def run_task(task_id: str) -> Any:
     job = get_current_job()
     worker_name = (job.worker_name or "") if job is not None else ""
@@ -61,13 +69,13 @@ def run_task(task_id: str) -> Any:
     except JobTimeoutException:
         timeout = job.timeout if job is not None else None
         message = f"timed out after {timeout} s"
-        tb = traceback.format_exc()
+        tb = _format_traceback()
     except RetryAfter as exc:
-        message, tb, retry_after = f"{exc}", traceback.format_exc(), exc.seconds
+        message, tb, retry_after = f"{exc}", _format_traceback(), exc.seconds
     except (PermanentTaskError, UnknownTaskKind) as exc:
-        message, tb, permanent = f"{exc}", traceback.format_exc(), True
+        message, tb, permanent = f"{exc}", _format_traceback(), True
     except Exception as exc:
-        message, tb = f"{type(exc).__name__}: {exc}", traceback.format_exc()
+        message, tb = f"{type(exc).__name__}: {exc}", _format_traceback()
     else:
         services.task_complete(task_id=task_id, attempt=claimed.attempt, result=result)
         return None

@@ -16,6 +16,7 @@ short, trusted jobs.
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import os
 import time
@@ -46,6 +47,10 @@ class TaskWorker(Worker):
         run_worker_warm_ups()
         # Warm-ups may have queried the database; the horse must open its own connection.
         connections.close_all()
+        # Everything loaded so far lives as long as the worker: keep the garbage
+        # collector from touching it in every horse, which would copy its pages.
+        gc.collect()
+        gc.freeze()
 
     def fork_work_horse(self, job, queue) -> None:  # noqa: ANN001 - RQ's signature
         # A connection must never be shared by parent and horse: close ours
