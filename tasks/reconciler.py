@@ -104,6 +104,17 @@ def _repush_queued_without_job(report: ReconcileReport, actor: str) -> None:
     # Give a fresh enqueue time to reach Redis, and a due retry time for the scheduler to act.
     cutoff = now - timedelta(seconds=settings.RECONCILE_PENDING_AFTER)
     redis = get_redis()
+    # A worker moves a job to its queue's intermediate list when it takes it, and
+    # out again when it starts it; one that dies in between strands the job there
+    # (still "queued" in its hash) until RQ's maintenance, many minutes later.
+    intermediate_keys = {name: get_queue(name).intermediate_queue_key for name in settings.QUEUE_NAMES}
+    with redis.pipeline(transaction=False) as pipe:
+        for key in intermediate_keys.values():
+            pipe.lrange(key, 0, -1)
+        taken = {
+            name: {job_id.decode() for job_id in members}
+            for name, members in zip(intermediate_keys, pipe.execute(), strict=True)
+        }
     last_id = None
     while True:
         qs = Task.objects.filter(status=TaskStatus.QUEUED, enqueued_at__lt=cutoff).order_by("id")
@@ -120,10 +131,16 @@ def _repush_queued_without_job(report: ReconcileReport, actor: str) -> None:
             answers = pipe.execute()
         lost: list[tuple] = []
         workers: dict[str, Worker | None] = {}
-        for index, (task_id, _queue, _retry_at) in enumerate(rows):
+        stranded: list[tuple[str, str]] = []
+        for index, (task_id, queue_name, _retry_at) in enumerate(rows):
             (status, job_worker), scheduled_at = answers[2 * index], answers[2 * index + 1]
             if status not in _LIVE_JOB_STATES:
                 lost.append((task_id, f"its job was missing from Redis (state {_state(status)})"))
+            elif status == b"queued" and str(task_id) in taken.get(queue_name, ()):
+                # Pushing it again may race a live worker that is just starting it;
+                # the runner's claim lets only one of the two run.
+                lost.append((task_id, "its job was taken off the queue by a worker that never started it"))
+                stranded.append((intermediate_keys[queue_name], str(task_id)))
             elif status == b"scheduled" and scheduled_at is None:
                 lost.append((task_id, "its retry was due but the job was in no schedule"))
             elif status == b"started":
@@ -134,6 +151,11 @@ def _repush_queued_without_job(report: ReconcileReport, actor: str) -> None:
                 reason = _worker_trouble(redis, workers, name, str(task_id), now)
                 if reason:
                     lost.append((task_id, f"its job was taken by a worker that {reason}"))
+        if stranded:
+            with redis.pipeline(transaction=False) as pipe:
+                for key, job_id in stranded:
+                    pipe.lrem(key, 0, job_id)
+                pipe.execute()
         if lost:
             report.repushed_queued += tasks_repush_queued(task_ids=[t for t, _ in lost], reason=lost[0][1], actor=actor)
             report.details += [f"{t}: {why}" for t, why in lost[:20]]

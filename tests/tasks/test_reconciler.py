@@ -108,3 +108,23 @@ def test_reconcile_tasks_command_prints_a_summary(capsys):
     Task.objects.create(kind="tests.echo", queue="default", created_at=timezone.now() - timedelta(minutes=1))
     call_command("reconcile_tasks")
     assert "enqueued 1 pending" in capsys.readouterr().out
+
+
+def test_job_stranded_by_a_worker_that_died_right_after_taking_it_is_pushed_again(settings, tmp_path):
+    settings.RECONCILE_PENDING_AFTER = 1
+    marker = tmp_path / "runs"
+    task = task_create(kind="tests.append_marker", args={"marker": str(marker)})
+    queue = get_queue("default")
+    # What a worker's dequeue does, before it dies without starting the job.
+    get_redis().lmove(queue.key, queue.intermediate_queue_key)
+    Task.objects.filter(id=task.id).update(enqueued_at=timezone.now() - timedelta(seconds=5))
+    assert queue.count == 0
+
+    report = reconcile()
+
+    assert report.repushed_queued == 1
+    assert "never started it" in task.events.get(event="requeued").message
+    assert get_redis().llen(queue.intermediate_queue_key) == 0
+    run_burst_worker("default")
+    assert Task.objects.get(id=task.id).status == TaskStatus.COMPLETED
+    assert len(marker.read_text().splitlines()) == 1
