@@ -175,11 +175,14 @@ def tasks_enqueue_pending(*, task_ids: Iterable[uuid.UUID], actor: str = "", rea
             {"now": now, "ids": ids, "actor": actor, "reason": reason},
         )
         rows = cursor.fetchall()
-    _push_jobs([(task_id, queue_name) for task_id, queue_name in rows])
+    # Tasks enqueued for the first time have never had a job, so nothing to clear in RQ's registries.
+    _push_jobs([(task_id, queue_name) for task_id, queue_name in rows], fresh=True)
     return len(rows)
 
 
-def _push_jobs(entries: Sequence[tuple[uuid.UUID | str, str]], *, delay_seconds: float = 0) -> None:
+def _push_jobs(
+    entries: Sequence[tuple[uuid.UUID | str, str]], *, delay_seconds: float = 0, fresh: bool = False
+) -> None:
     """Create (or overwrite) the RQ job of each task and queue or schedule it, in one pipeline."""
     if not entries:
         return
@@ -201,7 +204,8 @@ def _push_jobs(entries: Sequence[tuple[uuid.UUID | str, str]], *, delay_seconds:
                     description=job_id,
                 )
                 # A job requeued after a failure may still sit in the failed registry.
-                pipe.zrem(queue.failed_job_registry.key, job_id)
+                if not fresh:
+                    pipe.zrem(queue.failed_job_registry.key, job_id)
                 if delay_seconds > 0:
                     # +1 s: RQ truncates schedule times to whole seconds (see the runner).
                     release_at = timezone.now() + timedelta(seconds=delay_seconds + 1)
