@@ -151,17 +151,23 @@ def _delete_batch(
     if after is not None:
         params["after"] = after
     order = "ORDER BY finished_at" if after is not None else ""
-    # Both deletes run in one statement: the batch's rows are locked by FOR UPDATE
-    # (rows a worker holds are skipped), and the foreign key from events to tasks
-    # is checked at commit, when the events are already gone.
+    # One statement deletes the batch and then the events of exactly the tasks it
+    # deleted. The DELETE repeats the status condition, so a task retried between
+    # the batch's read and its delete (PostgreSQL re-checks the row it waited for)
+    # is skipped with its history intact, without locking every row first. The
+    # foreign key from events to tasks is checked at commit, when both are gone.
     sql = f"""
         WITH batch AS (
             SELECT id FROM tasks_task WHERE {where} {order}
-            LIMIT %(limit)s FOR UPDATE SKIP LOCKED
+            LIMIT %(limit)s
+        ), deleted AS (
+            DELETE FROM tasks_task WHERE id IN (SELECT id FROM batch)
+                AND status IN ('completed', 'failed', 'cancelled')
+            RETURNING id, queue, finished_at
         ), events AS (
-            DELETE FROM tasks_taskevent WHERE task_id IN (SELECT id FROM batch)
+            DELETE FROM tasks_taskevent WHERE task_id IN (SELECT id FROM deleted)
         )
-        DELETE FROM tasks_task WHERE id IN (SELECT id FROM batch) RETURNING id::text, queue, finished_at
+        SELECT id::text, queue, finished_at FROM deleted
     """
     with transaction.atomic(), connection.cursor() as cursor:
         # Losing the last batches of a purge in a crash is harmless (the next run deletes them again),
