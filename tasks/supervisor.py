@@ -9,6 +9,7 @@ grace period ends is stopped and its task put back in its queue.
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import signal
@@ -28,6 +29,18 @@ logger = logging.getLogger("kbmanager.supervisor")
 # A worker that dies sooner than this after starting is crash-looping; back off.
 _FAST_EXIT_SECONDS = 5.0
 _MAX_BACKOFF_SECONDS = 30.0
+_PR_SET_PDEATHSIG = 1
+
+
+def _stop_when_parent_dies() -> None:
+    """In a new worker process: ask Linux for SIGTERM (a warm shutdown) if the supervisor dies.
+
+    Workers run in sessions of their own, so a supervisor killed with SIGKILL
+    would otherwise leave them running unsupervised.
+    """
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 @dataclass
@@ -82,7 +95,7 @@ class WorkerSupervisor:
         slot.name = f"{self.host}.{slot.queue}.{slot.index}.{uuid.uuid4().hex[:8]}"
         # Own session: a Ctrl-C in the terminal reaches only the supervisor,
         # which then shuts the workers down in order.
-        slot.process = subprocess.Popen(self._command(slot), start_new_session=True)
+        slot.process = subprocess.Popen(self._command(slot), start_new_session=True, preexec_fn=_stop_when_parent_dies)
         slot.started_at = time.monotonic()
         self.out(f"started worker {slot.name} (pid {slot.process.pid}) on queue {slot.queue}")
 

@@ -98,3 +98,24 @@ def test_start_workers_stats_prints_every_queue(capsys):
     lines = {line.split()[0]: line.split() for line in out.splitlines()[1:] if line.strip()}
     assert set(lines) >= {"parsing", "ai", "notion", "default"}
     assert lines["ai"][3] == "1"  # one queued job
+
+
+def test_workers_stop_when_the_supervisor_is_killed(start_process):
+    supervisor = start_process("start_workers", "--queue", "default", "--workers", "2")
+    wait_for(lambda: _counts() == {"default": 2}, timeout=60, what="2 workers")
+    pids = [w.pid for w in _workers_by_queue()["default"]]
+
+    os.kill(supervisor.pid, signal.SIGKILL)
+
+    def all_gone() -> bool:
+        for pid in pids:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                continue
+            status = f"/proc/{pid}/status"
+            if os.path.exists(status) and "zombie" not in open(status).read():
+                return False
+        return True
+
+    wait_for(all_gone, timeout=30, what="orphaned workers to stop")
