@@ -62,10 +62,31 @@ def process_env(**overrides: str) -> dict[str, str]:
             "DJANGO_SETTINGS_MODULE": "tests.settings",
             "DATABASE_URL": test_database_url(),
             "PYTHONUNBUFFERED": "1",
+            # Marks every process a test starts (and their children), so teardown can find strays.
+            "KB_TEST_PROCESS": _TEST_PROCESS_MARK,
         }
     )
     env.update(overrides)
     return env
+
+
+_TEST_PROCESS_MARK = f"{os.getpid()}-{time.time_ns()}"
+
+
+def kill_stray_test_processes() -> int:
+    """SIGKILL any process still carrying this test session's mark (a worker that outlived its supervisor)."""
+    killed = 0
+    needle = f"KB_TEST_PROCESS={_TEST_PROCESS_MARK}".encode()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if needle in (entry / "environ").read_bytes().split(b"\0"):
+                os.kill(int(entry.name), signal.SIGKILL)
+                killed += 1
+        except (OSError, ProcessLookupError):
+            continue
+    return killed
 
 
 class ManagedProcess:
@@ -123,6 +144,8 @@ def start_process(tmp_path: Path) -> Iterator[Callable[..., ManagedProcess]]:
     yield start
     for proc in started:
         proc.stop()
+    # No process of one test may live on into the next and take its jobs.
+    kill_stray_test_processes()
 
 
 @pytest.fixture
