@@ -22,6 +22,13 @@ CANCELLABLE_STATUSES = ACTIVE_STATUSES
 RETRYABLE_STATUSES = (TaskStatus.FAILED, TaskStatus.CANCELLED)
 
 
+def seconds_between(start, end) -> float | None:  # noqa: ANN001 - datetimes or None
+    """Seconds from ``start`` to ``end`` (never negative), or None when either is missing."""
+    if start and end:
+        return max(0.0, (end - start).total_seconds())
+    return None
+
+
 def default_max_retries() -> int:
     return settings.MAX_TASK_RETRIES
 
@@ -95,15 +102,11 @@ class Task(models.Model):
 
     @property
     def queue_wait_seconds(self) -> float | None:
-        if self.enqueued_at and self.started_at:
-            return max(0.0, (self.started_at - self.enqueued_at).total_seconds())
-        return None
+        return seconds_between(self.enqueued_at, self.started_at)
 
     @property
     def run_seconds(self) -> float | None:
-        if self.started_at and self.finished_at:
-            return max(0.0, (self.finished_at - self.started_at).total_seconds())
-        return None
+        return seconds_between(self.started_at, self.finished_at)
 
 
 class TaskEventType(models.TextChoices):

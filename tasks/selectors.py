@@ -12,7 +12,7 @@ from typing import Any
 from django.db import connection
 from django.db.models import Q, QuerySet
 
-from tasks.models import Task, TaskEvent, TaskEventType
+from tasks.models import Task, TaskEvent, TaskEventType, seconds_between
 
 # A filtered count stops here: "more than 10,000" is all an operator needs to know,
 # and counting 900,000 matching rows on every page view is what makes a changelist slow.
@@ -144,15 +144,11 @@ class AttemptTimeline:
 
     @property
     def queue_wait_seconds(self) -> float | None:
-        if self.waiting_since and self.started_at:
-            return max(0.0, (self.started_at - self.waiting_since).total_seconds())
-        return None
+        return seconds_between(self.waiting_since, self.started_at)
 
     @property
     def run_seconds(self) -> float | None:
-        if self.started_at and self.ended_at:
-            return max(0.0, (self.ended_at - self.started_at).total_seconds())
-        return None
+        return seconds_between(self.started_at, self.ended_at)
 
 
 def task_timeline(*, task: Task, limit: int = TIMELINE_EVENT_LIMIT) -> list[AttemptTimeline]:

@@ -157,27 +157,59 @@ def tasks_enqueue_pending(*, task_ids: Iterable[uuid.UUID], actor: str = "", rea
     a worker while PostgreSQL still says pending. If the push fails the task is
     queued without a job, which the reconciler repairs.
     """
-    now = timezone.now()
-    ids = list(task_ids)
+    rows = _move_tasks(
+        task_ids=task_ids,
+        from_status=TaskStatus.PENDING,
+        assignments="status = 'queued', enqueued_at = %(now)s",
+        event=TaskEventType.ENQUEUED,
+        actor=actor,
+        reason=reason,
+    )
+    # Tasks enqueued for the first time have never had a job, so nothing to clear in RQ's registries.
+    _push_jobs([(task_id, queue_name) for task_id, queue_name in rows], fresh=True)
+    return len(rows)
+
+
+def _move_tasks(
+    *,
+    task_ids: Iterable[uuid.UUID | str],
+    from_status: str,
+    assignments: str,
+    event: str,
+    actor: str,
+    reason: str,
+    event_worker: bool = False,
+) -> list[tuple[uuid.UUID, str]]:
+    """Compare-and-set many tasks still in ``from_status``, writing one event each; returns their (id, queue).
+
+    ``assignments`` is the SQL SET list (it may use ``%(now)s``); ``event_worker``
+    records the task's last worker on the event.
+    """
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
             WITH t AS (
-                UPDATE tasks_task SET status = 'queued', enqueued_at = %(now)s
-                WHERE id = ANY(%(ids)s::uuid[]) AND status = 'pending'
-                RETURNING id, queue, attempts
+                UPDATE tasks_task SET {assignments}
+                WHERE id = ANY(%(ids)s::uuid[]) AND status = %(from_status)s
+                RETURNING id, queue, attempts, worker_name
             ), e AS (
                 {_EVENT_INSERT}
-                SELECT id, 'enqueued', %(now)s, attempts, '', %(actor)s, %(reason)s, '' FROM t
+                SELECT id, %(event)s, %(now)s, attempts, CASE WHEN %(event_worker)s THEN worker_name ELSE '' END,
+                       %(actor)s, %(reason)s, '' FROM t
             )
             SELECT id, queue FROM t
             """,
-            {"now": now, "ids": ids, "actor": actor, "reason": reason},
+            {
+                "now": timezone.now(),
+                "ids": [str(task_id) for task_id in task_ids],
+                "from_status": str(from_status),
+                "event": str(event),
+                "event_worker": event_worker,
+                "actor": actor,
+                "reason": reason,
+            },
         )
-        rows = cursor.fetchall()
-    # Tasks enqueued for the first time have never had a job, so nothing to clear in RQ's registries.
-    _push_jobs([(task_id, queue_name) for task_id, queue_name in rows], fresh=True)
-    return len(rows)
+        return cursor.fetchall()
 
 
 def _push_jobs(
@@ -501,25 +533,17 @@ def tasks_requeue_running(*, task_ids: Iterable[uuid.UUID | str], reason: str, a
     Used when the supervisor had to kill workers at shutdown: the job did not
     fail, it was interrupted, so it keeps its retry budget.
     """
-    now = timezone.now()
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(
-            f"""
-            WITH t AS (
-                UPDATE tasks_task
-                SET status = 'queued', enqueued_at = %(now)s, retry_base = retry_base + 1,
-                    progress = 0, progress_message = ''
-                WHERE id = ANY(%(ids)s::uuid[]) AND status = 'running'
-                RETURNING id, queue, attempts, worker_name
-            ), e AS (
-                {_EVENT_INSERT}
-                SELECT id, 'requeued', %(now)s, attempts, worker_name, %(actor)s, %(reason)s, '' FROM t
-            )
-            SELECT id, queue FROM t
-            """,
-            {"now": now, "ids": [str(task_id) for task_id in task_ids], "actor": actor, "reason": reason},
+    with transaction.atomic():
+        rows = _move_tasks(
+            task_ids=task_ids,
+            from_status=TaskStatus.RUNNING,
+            assignments="status = 'queued', enqueued_at = %(now)s, retry_base = retry_base + 1, "
+            "progress = 0, progress_message = ''",
+            event=TaskEventType.REQUEUED,
+            actor=actor,
+            reason=reason,
+            event_worker=True,
         )
-        rows = cursor.fetchall()
         _push_jobs_on_commit(rows)
     return len(rows)
 
@@ -592,22 +616,14 @@ def tasks_bulk_action(
 
 def tasks_repush_queued(*, task_ids: Iterable[uuid.UUID | str], reason: str, actor: str = "") -> int:
     """Push the jobs of queued tasks again (their job was lost from Redis); each gets a ``requeued`` event."""
-    now = timezone.now()
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(
-            f"""
-            WITH t AS (
-                UPDATE tasks_task SET enqueued_at = %(now)s, next_retry_at = NULL
-                WHERE id = ANY(%(ids)s::uuid[]) AND status = 'queued'
-                RETURNING id, queue, attempts
-            ), e AS (
-                {_EVENT_INSERT}
-                SELECT id, 'requeued', %(now)s, attempts, '', %(actor)s, %(reason)s, '' FROM t
-            )
-            SELECT id, queue FROM t
-            """,
-            {"now": now, "ids": [str(task_id) for task_id in task_ids], "actor": actor, "reason": reason},
+    with transaction.atomic():
+        rows = _move_tasks(
+            task_ids=task_ids,
+            from_status=TaskStatus.QUEUED,
+            assignments="enqueued_at = %(now)s, next_retry_at = NULL",
+            event=TaskEventType.REQUEUED,
+            actor=actor,
+            reason=reason,
         )
-        rows = cursor.fetchall()
         _push_jobs_on_commit(rows)
     return len(rows)

@@ -42,6 +42,16 @@ def wait_for(
         time.sleep(interval)
 
 
+def pid_alive(pid: int) -> bool:
+    """True while process ``pid`` runs; a zombie (exited, not yet reaped) counts as gone."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    status = Path(f"/proc/{pid}/status")
+    return status.exists() and "zombie" not in status.read_text()
+
+
 def run_burst_worker(*queues: str, worker_class: type = TaskWorker, with_scheduler: bool = False) -> TaskWorker:
     """Run a real RQ worker in this process until its queues are empty."""
     names = queues or ("default",)

@@ -10,7 +10,7 @@ from rq import Worker
 from kbmanager.queues import get_redis
 from tasks.models import Task, TaskStatus
 from tasks.services import task_create
-from tests.conftest import wait_for
+from tests.conftest import pid_alive, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -107,15 +107,4 @@ def test_workers_stop_when_the_supervisor_is_killed(start_process):
 
     os.kill(supervisor.pid, signal.SIGKILL)
 
-    def all_gone() -> bool:
-        for pid in pids:
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                continue
-            status = f"/proc/{pid}/status"
-            if os.path.exists(status) and "zombie" not in open(status).read():
-                return False
-        return True
-
-    wait_for(all_gone, timeout=30, what="orphaned workers to stop")
+    wait_for(lambda: not any(pid_alive(pid) for pid in pids), timeout=30, what="orphaned workers to stop")

@@ -1,27 +1,14 @@
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
 
 from kbmanager.queues import get_queue, get_redis
 from tasks.exceptions import TaskStateError
 from tasks.models import Task, TaskStatus
 from tasks.services import task_cancel, task_create
-from tests.conftest import run_burst_worker, wait_for
+from tests.conftest import pid_alive, run_burst_worker, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A zombie still answers kill(0); treat it as gone.
-    status = Path(f"/proc/{pid}/status")
-    return status.exists() and "zombie" not in status.read_text()
 
 
 def test_cancel_of_queued_task_removes_its_job_from_the_queue():
@@ -62,12 +49,12 @@ def test_cancel_of_running_task_stops_the_work_horse(start_worker, tmp_path):
         what="task to run",
     )
     horse_pid = int(message.split()[1])
-    assert _pid_alive(horse_pid)
+    assert pid_alive(horse_pid)
 
     cancelled = task_cancel(task_id=task.id, actor="bob")
 
     assert cancelled.status == TaskStatus.CANCELLED
-    wait_for(lambda: not _pid_alive(horse_pid), timeout=15, what="work-horse to be stopped")
+    wait_for(lambda: not pid_alive(horse_pid), timeout=15, what="work-horse to be stopped")
     assert not marker.exists()
     assert worker.alive()
     # The worker goes on with the next task.
