@@ -5,6 +5,11 @@ corpus; newspaper3k is kept for comparison and as an alternative. Neither touche
 network here: trafilatura only gets the HTML, and newspaper is given the HTML with image
 fetching, memoization and NLP off.
 
+The trafilatura path parses the page once and shares the tree between the metadata and the
+text extraction, runs trafilatura's fast cascade, and runs the full cascade (with its
+readability and justext fallbacks) only when the fast result looks deficient; see
+``_extract_trafilatura`` for the reasons and ``bench/extraction.py`` for the figures.
+
 Both libraries are imported at module import time on purpose: RQ workers import job
 modules before forking work-horses, so the (slow) imports happen once per worker.
 
@@ -15,11 +20,19 @@ from __future__ import annotations
 
 import logging
 import re
+import string
 from collections import Counter
+from copy import copy
 from dataclasses import dataclass, field
+from datetime import date
 
-import trafilatura
-from trafilatura.settings import use_config
+from htmldate import find_date
+from lxml import etree
+from lxml.html import HtmlComment, HtmlElement, HtmlEntity, HtmlProcessingInstruction
+from lxml.html import fromstring as html_fromstring
+from trafilatura import bare_extraction
+from trafilatura.metadata import examine_meta, extract_meta_json, extract_title, extract_url
+from trafilatura.settings import Document, Extractor, use_config
 
 try:
     # newspaper3k's import needs lxml_html_clean with lxml >= 5.2; without it only
@@ -55,9 +68,93 @@ _TRAFILATURA_CONFIG = use_config()
 # The signal-based timeout only works in the main thread; the queue's job timeout bounds us instead.
 _TRAFILATURA_CONFIG.set("DEFAULT", "EXTRACTION_TIMEOUT", "0")
 
+
+def _trafilatura_options(*, fast: bool) -> Extractor:
+    return Extractor(
+        config=_TRAFILATURA_CONFIG,
+        output_format="python",
+        fast=fast,
+        precision=TRAFILATURA_OPTIONS["favor_precision"],
+        tables=TRAFILATURA_OPTIONS["include_tables"],
+        comments=TRAFILATURA_OPTIONS["include_comments"],
+        images=TRAFILATURA_OPTIONS["include_images"],
+        links=TRAFILATURA_OPTIONS["include_links"],
+        dedup=TRAFILATURA_OPTIONS["deduplicate"],
+    )
+
+
+# Built once: trafilatura's Extractor reads its config file values on construction, which
+# costs more per page than copying a prepared one and setting the URL.
+_FAST_OPTIONS = _trafilatura_options(fast=True)
+_FULL_OPTIONS = _trafilatura_options(fast=False)
+
+# The same parser settings as trafilatura's own loader (comments and processing instructions
+# dropped), but with lxml's C-level element class lookup instead of lxml.html's Python one:
+# trafilatura's XPath expressions create element proxies by the hundred thousand, and the
+# Python lookup cost nearly a tenth of the extraction time. Every element still is an
+# HtmlElement; only lxml.html's form-specific subclasses are lost, which nothing here uses.
+_HTML_PARSER = etree.HTMLParser(
+    collect_ids=False, default_doctype=False, encoding="utf-8", remove_comments=True, remove_pis=True
+)
+_HTML_PARSER.set_element_class_lookup(
+    etree.ElementDefaultClassLookup(
+        element=HtmlElement, comment=HtmlComment, pi=HtmlProcessingInstruction, entity=HtmlEntity
+    )
+)
+# libxml2 mis-parses a doctype with a slash (an XHTML one) on the first line; trafilatura's
+# loader removes it for the same reason.
+_SLASHED_DOCTYPE_RE = re.compile(rb"^< ?! ?DOCTYPE[^>]*/[^<>]*>", re.IGNORECASE)
+
+# Elements that trafilatura's tree cleaning deletes with their content before it looks for
+# the article (all are in trafilatura.settings.MANUALLY_CLEANED, and none gets the special
+# treatment that figure, form and math get there). Deleting them right after the metadata
+# has been read, instead of leaving it to trafilatura, does not change the extracted text,
+# but it halves the elements that trafilatura's regex XPath prunes on the raw tree and its
+# tree copies have to walk. The head (also deleted by trafilatura) loses its meta, title and
+# base elements the same way; scripts go too, except JSON-LD ones, which trafilatura reads
+# to recognise forum threads.
+_NON_ARTICLE_TAGS = (
+    "aside",
+    "audio",
+    "button",
+    "canvas",
+    "embed",
+    "fieldset",
+    "footer",
+    "iframe",
+    "input",
+    "label",
+    "link",
+    "menu",
+    "nav",
+    "noscript",
+    "object",
+    "option",
+    "picture",
+    "select",
+    "source",
+    "style",
+    "svg",
+    "textarea",
+    "time",
+    "video",
+)
+_JSON_LD_SCRIPTS = etree.XPath('.//script[@type="application/ld+json"]')
+_PAGE_TEXT_LENGTH = etree.XPath("string-length(normalize-space(//body))")
+
+# How short a fast result must be before the full cascade is tried: trafilatura's own
+# MIN_EXTRACTED_SIZE, below which its cascade also calls an extraction too short and tries
+# the justext fallback.
+_MIN_EXTRACTED_CHARS = _TRAFILATURA_CONFIG.getint("DEFAULT", "MIN_EXTRACTED_SIZE")
+# An article body is normally a large part of a page's visible text; a fast result with less
+# than this share of it has likely caught a teaser or a caption rather than the article.
+_MIN_PAGE_TEXT_SHARE = 0.1
+
 # C0 control characters other than tab/newline/carriage return. lxml refuses them and
 # binary garbage is full of them.
 _CONTROL_CHARS_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+_CONTROL_BYTES = bytes(code for code in range(0x20) if code not in (0x09, 0x0A, 0x0D))
+_BLANK_OR_CONTROL_CHARS = string.whitespace + _CONTROL_BYTES.decode("ascii")
 _WORD_RE = re.compile(r"[^\W\d_]+", re.UNICODE)
 _BLANK_LINES_RE = re.compile(r"\n{3,}")
 
@@ -110,14 +207,14 @@ def extract_article(html: str, *, url: str = "", extractor: str = "trafilatura")
         raise ExtractionError(f"unknown extractor {extractor!r}; choose one of {', '.join(EXTRACTORS)}")
     if isinstance(html, bytes):
         html = html.decode("utf-8", errors="replace")
-    html = _sanitize(html)
-    if not html.strip():
+    html = html[:MAX_HTML_CHARS]
+    if not html.strip(_BLANK_OR_CONTROL_CHARS):
         raise ExtractionError("page is empty")
     try:
         if extractor == "trafilatura":
             article = _extract_trafilatura(html, url)
         else:
-            article = _extract_newspaper(html, url)
+            article = _extract_newspaper(_CONTROL_CHARS_RE.sub("", html), url)
     except ExtractionError:
         raise
     except RecursionError:
@@ -136,12 +233,6 @@ def extract_article(html: str, *, url: str = "", extractor: str = "trafilatura")
     return article
 
 
-def _sanitize(html: str) -> str:
-    if len(html) > MAX_HTML_CHARS:
-        html = html[:MAX_HTML_CHARS]
-    return _CONTROL_CHARS_RE.sub("", html)
-
-
 def _tidy_text(text: str | None) -> str:
     if not text:
         return ""
@@ -157,24 +248,132 @@ def _unique(items: list[str]) -> list[str]:
 
 
 def _extract_trafilatura(html: str, url: str) -> Article:
-    document = trafilatura.bare_extraction(
-        html,
-        url=url or None,
-        with_metadata=True,
-        config=_TRAFILATURA_CONFIG,
-        **TRAFILATURA_OPTIONS,
-    )
+    """Metadata and text by trafilatura, from one parse of the page.
+
+    trafilatura's full cascade runs its own extractor and then readability and justext on
+    every page to compare with them, which took about half of the extraction time. Its fast
+    mode runs its own extractor only. The full cascade only prefers another extractor when
+    its own result is deficient: short, without paragraph text, dominated by tables, or much
+    shorter than what readability finds. So the fast result is kept unless it shows one of
+    those signs that can be seen without running readability (:func:`_is_deficient`), and
+    only then is the full cascade run, on a fresh parse of the whole page as it would
+    otherwise have seen it. On the development corpus this gives the full cascade's text on
+    every page at about twice the speed (see bench/extraction.py).
+    """
+    tree = _parse_html(html)
+    if tree is None:
+        raise ExtractionError("no article text found")
+    root = tree.getroottree().getroot()
+    language = _language_code(root.get("lang") if root.tag == "html" else "")
+    metadata = _trafilatura_metadata(tree, url)
+    _drop_non_article_elements(tree)
+    document = _trafilatura_text(tree, url, _FAST_OPTIONS)
+    if _is_deficient(document, tree):
+        full_tree = _parse_html(html)
+        full_document = _trafilatura_text(full_tree, url, _FULL_OPTIONS) if full_tree is not None else None
+        document = full_document or document
     if document is None:
         raise ExtractionError("no article text found")
-    authors = [a.strip() for a in re.split(r";|\band\b", document.author or "") if a.strip()]
+    authors = [a.strip() for a in re.split(r";|\band\b", metadata.author or "") if a.strip()]
     return Article(
-        title=document.title or "",
+        title=metadata.title or "",
         text=document.text or "",
         authors=authors,
-        published=document.date or None,
-        image=document.image or "",
-        language=_language_code(getattr(document, "language", None) or _html_lang(html)),
+        published=metadata.date or None,
+        image=metadata.image or "",
+        language=language,
     )
+
+
+def _parse_html(html: str) -> HtmlElement | None:
+    """Parse ``html`` the way trafilatura's ``load_html`` does, minus its repeated work.
+
+    The control characters lxml refuses are removed from the UTF-8 bytes (no UTF-8
+    multi-byte sequence contains a byte below 0x20), which is several times faster than a
+    regex over the text and lets lxml skip its own conversion of a str. Like trafilatura,
+    a page that is not recognisably HTML and parses to almost nothing is rejected.
+    """
+    data = html.encode("utf-8", errors="replace").translate(None, _CONTROL_BYTES)
+    beginning = data[:50].lower()
+    if b"doctype" in beginning:
+        first_line, newline, rest = data.partition(b"\n")
+        data = _SLASHED_DOCTYPE_RE.sub(b"", first_line, count=1) + newline + rest
+    tree = html_fromstring(data, parser=_HTML_PARSER)
+    if tree is None or (b"html" not in beginning and len(tree) < 2):
+        return None
+    return tree
+
+
+def _trafilatura_metadata(tree: HtmlElement, url: str) -> Document:
+    """The fields of ``trafilatura.extract_metadata`` that an :class:`Article` keeps.
+
+    The same helpers as trafilatura's, on the already parsed tree (none of them changes it),
+    with two steps left out because they cost more than they give:
+
+    - extract_metadata also derives the site name, categories, tags and license, which cost
+      about half as much as the text extraction and are never used here;
+    - when neither the meta tags nor JSON-LD name an author, extract_metadata searches the
+      page for a byline (extract_author: a copy of the page and regex XPaths over every
+      element), which took about a sixth of all the time. On the development corpus it
+      named someone on 25 of the 88 pages: a right person or news agency on about 10, a
+      site name or account ("LinkNaija", "Editorial", "Admin") on about 10, and a name with
+      words attached ("Phil Helsel is a reporter") on the rest. Authors now come from the
+      page's meta tags and JSON-LD only.
+
+    The date search is htmldate's non-extensive one: the extensive one hands free-text dates
+    to dateparser, whose first use in a process costs about 2.5 s of CPU to load its language
+    data. RQ runs every job in a freshly forked work-horse, so each job that reached it
+    paid that again; on the development corpus it dated one page in 88 that is now undated.
+    """
+    metadata = examine_meta(tree)
+    # As in trafilatura: a one-word author from a meta tag is usually a site or a handle.
+    if metadata.author and " " not in metadata.author:
+        metadata.author = None
+    try:
+        metadata = extract_meta_json(tree, metadata)
+    except Exception:  # trafilatura guards its JSON-LD parsing the same way.
+        logger.debug("JSON-LD metadata of %s could not be read", url, exc_info=True)
+    metadata.title = metadata.title or extract_title(tree)
+    metadata.url = metadata.url or extract_url(tree, url or None)
+    metadata.date = find_date(
+        tree, url=metadata.url, original_date=True, extensive_search=False, max_date=date.today().isoformat()
+    )
+    metadata.clean_and_trim()
+    return metadata
+
+
+def _drop_non_article_elements(tree: HtmlElement) -> None:
+    """Delete the ``_NON_ARTICLE_TAGS`` elements, the head's metadata and the scripts other than
+    JSON-LD ones, keeping tail text."""
+    # lxml's strip_elements deletes in one pass in C, but only by tag name: the JSON-LD scripts
+    # are renamed for the duration so that it spares them.
+    json_ld_scripts = _JSON_LD_SCRIPTS(tree)
+    for script in json_ld_scripts:
+        script.tag = "json-ld"
+    etree.strip_elements(tree, "script", "meta", "title", "base", *_NON_ARTICLE_TAGS, with_tail=False)
+    for script in json_ld_scripts:
+        script.tag = "script"
+
+
+def _trafilatura_text(tree: HtmlElement, url: str, options: Extractor) -> Document | None:
+    options = copy(options)
+    options.url = options.source = url or None
+    # bare_extraction works on its own copy of the tree.
+    return bare_extraction(tree, options=options)
+
+
+def _is_deficient(document: Document | None, tree: HtmlElement) -> bool:
+    """Whether a fast extraction shows a sign on which trafilatura's full cascade may replace it."""
+    if document is None:
+        return True
+    text_length = len(document.text or "")
+    if text_length < _MIN_EXTRACTED_CHARS:
+        return True
+    body = document.body
+    paragraphs = body.findall(".//p")
+    if not body.xpath(".//p//text()") or len(body.findall(".//table")) > len(paragraphs):
+        return True
+    return text_length < _MIN_PAGE_TEXT_SHARE * _PAGE_TEXT_LENGTH(tree)
 
 
 def _extract_newspaper(html: str, url: str) -> Article:
