@@ -1,6 +1,10 @@
 from __future__ import annotations
 
+import time
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
+from django.db import connection, connections
 
 from kbmanager.queues import get_queue, get_redis
 from tasks.models import RetentionPolicy, Task, TaskEvent
@@ -26,6 +30,57 @@ def test_purge_deletes_finished_tasks_older_than_their_policy_with_their_events(
     assert set(Task.objects.values_list("id", flat=True)) == _ids(recent_failed, recent_completed)
     assert not TaskEvent.objects.filter(task_id__in=_ids(old_completed, old_cancelled, old_failed)).exists()
     assert TaskEvent.objects.count() == 2
+
+
+def test_deleting_a_task_row_in_sql_deletes_its_events(make_task):
+    # The purge deletes task rows only and relies on the foreign key's ON DELETE CASCADE for their events.
+    gone = make_task("completed", age_days=8, events=True)
+    kept = make_task("completed", age_days=8, events=True)
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM tasks_task WHERE id = %s", [gone.id])
+    assert not TaskEvent.objects.filter(task_id=gone.id).exists()
+    assert TaskEvent.objects.filter(task_id=kept.id).count() == 1
+
+
+def _purge_in_own_connection():
+    try:
+        return tasks_purge(dry_run=False)
+    finally:
+        connections.close_all()
+
+
+def _wait_for_a_lock_wait(seconds: float = 10) -> None:
+    deadline = time.monotonic() + seconds
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+            if cursor.fetchone()[0]:
+                return
+            time.sleep(0.05)
+    raise AssertionError("the purge never waited for the row the worker holds")
+
+
+def test_a_task_retried_while_its_batch_is_deleted_survives_with_its_history(policies, make_task):
+    retried = make_task("failed", age_days=31, events=True)
+    expired = make_task("failed", age_days=31, events=True)
+    worker = connections.create_connection("default")
+    try:
+        worker.set_autocommit(False)
+        with worker.cursor() as cursor:
+            cursor.execute("UPDATE tasks_task SET status = 'queued', finished_at = NULL WHERE id = %s", [retried.id])
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            purge = pool.submit(_purge_in_own_connection)
+            _wait_for_a_lock_wait()
+            worker.commit()
+            result = purge.result(timeout=30)
+    finally:
+        worker.close()
+    assert result.total == 1
+    assert set(Task.objects.values_list("id", flat=True)) == _ids(retried)
+    assert TaskEvent.objects.filter(task_id=retried.id).count() == 1
+    assert not TaskEvent.objects.filter(task_id=expired.id).exists()
 
 
 def test_active_tasks_survive_however_old_they_are(policies, make_task):
