@@ -169,6 +169,9 @@ WORKER_SHUTDOWN_TIMEOUT = env_int("WORKER_SHUTDOWN_TIMEOUT", 30, minimum=1)
 # Seconds between heartbeats of a busy worker; one silent for three intervals is
 # considered dead by the reconciler, which then re-runs its task.
 WORKER_HEARTBEAT_INTERVAL = env_int("WORKER_HEARTBEAT_INTERVAL", 30, minimum=1)
+# Whether a worker waits for the disk when it records a claim or a result (see
+# the guide: off costs nothing but a re-run of a few tasks if PostgreSQL crashes).
+TASK_WORKER_SYNCHRONOUS_COMMIT = env_bool("TASK_WORKER_SYNCHRONOUS_COMMIT", False)
 # Seconds between reconciler passes run by `start_workers` (0 turns it off).
 RECONCILE_INTERVAL = env_int("RECONCILE_INTERVAL", 30, minimum=0)
 # A pending task older than this never reached Redis (its process died after commit).

@@ -4,12 +4,23 @@ The RQ job carries nothing but the task id. The runner claims the task in
 PostgreSQL, runs the handler registered for its kind, and records the outcome.
 Failures are recorded here, not by RQ: the runner hands RQ a ``Retry`` with the
 delay PostgreSQL decided on, or raises ``TaskFailed`` once retries are spent.
+
+Under the forking ``TaskWorker`` the claim and the recording of a result move
+to the worker's parent process, through an ``AttemptHandoff``: the parent keeps
+one PostgreSQL connection for its whole life, while a work-horse would have to
+open a new one for every job, and a new connection (a new server backend that
+still has to load its catalog caches, in a child whose every write copies a
+page) costs ten times the two statements it runs. The horse then only runs the
+handler and writes the result into memory it shares with the parent. Failures
+stay in the horse: they are rare, and their retry must be handed to RQ there.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import mmap
+import struct
 import traceback
 from dataclasses import dataclass
 from typing import Any
@@ -51,10 +62,82 @@ def _format_traceback() -> str:
     return traceback.format_exc().replace(_PROJECT_PREFIX, "")
 
 
+class AttemptHandoff:
+    """Memory shared by a forking worker and its work-horses, through which they split one attempt.
+
+    The parent claims the task and ``arm``s the handoff before it forks; the horse
+    finds the claim here instead of claiming again, and on success writes the
+    JSON result back with ``report_result``. The parent then records the result
+    on its own connection. Anything else the horse recorded itself, which it says
+    with ``report_settled``. A horse that dies without a word leaves the state
+    empty, and the parent counts the attempt as lost.
+    """
+
+    EMPTY, RESULT, SETTLED = 0, 1, 2
+    _HEADER = struct.Struct("<BI")  # state, length of the JSON result that follows
+
+    def __init__(self, size: int = 1 << 20) -> None:
+        # An anonymous mapping is shared with every child forked after it was made.
+        self._memory = mmap.mmap(-1, size)
+        self.task_id: str | None = None
+        self.claimed: services.ClaimedTask | None = None
+
+    def arm(self, task_id: str, claimed: services.ClaimedTask | None) -> None:
+        """Parent, before the fork: ``claimed`` is None when the task was not queued any more."""
+        self.task_id, self.claimed = task_id, claimed
+        self._HEADER.pack_into(self._memory, 0, self.EMPTY, 0)
+
+    def disarm(self) -> None:
+        self.task_id = self.claimed = None
+
+    def report_result(self, result_json: str) -> bool:
+        """Horse: hand the result to the parent; False when it does not fit (the horse records it itself)."""
+        data = result_json.encode()
+        if len(data) > len(self._memory) - self._HEADER.size:
+            return False
+        self._memory[self._HEADER.size : self._HEADER.size + len(data)] = data
+        self._HEADER.pack_into(self._memory, 0, self.RESULT, len(data))
+        return True
+
+    def report_settled(self) -> None:
+        """Horse: the outcome is in PostgreSQL already; the parent has nothing to record."""
+        self._HEADER.pack_into(self._memory, 0, self.SETTLED, 0)
+
+    def outcome(self) -> tuple[int, str]:
+        """Parent, after the horse exited: the state and, for RESULT, the JSON result."""
+        state, length = self._HEADER.unpack_from(self._memory, 0)
+        if state != self.RESULT:
+            return state, ""
+        return state, self._memory[self._HEADER.size : self._HEADER.size + length].decode()
+
+    def holds_result(self) -> bool:
+        return self._HEADER.unpack_from(self._memory, 0)[0] == self.RESULT
+
+
+# Set by a forking TaskWorker in its parent process; None in any other process.
+_handoff: AttemptHandoff | None = None
+
+
+def install_handoff(handoff: AttemptHandoff | None) -> None:
+    global _handoff
+    _handoff = handoff
+
+
+def current_handoff(task_id: str) -> AttemptHandoff | None:
+    """The handoff armed for ``task_id`` in this work-horse, if its parent claimed the task."""
+    if _handoff is not None and _handoff.task_id == task_id:
+        return _handoff
+    return None
+
+
 def run_task(task_id: str) -> Any:
     job = get_current_job()
     worker_name = (job.worker_name or "") if job is not None else ""
-    claimed = services.task_claim(task_id=task_id, worker_name=worker_name)
+    handoff = current_handoff(task_id)
+    if handoff is not None:
+        claimed = handoff.claimed
+    else:
+        claimed = services.task_claim(task_id=task_id, worker_name=worker_name)
     if claimed is None:
         logger.info("task %s is not queued any more (cancelled, finished or deleted); skipping", task_id)
         return None
@@ -65,7 +148,7 @@ def run_task(task_id: str) -> Any:
     try:
         handler = get_kind(claimed.kind).handler
         result = handler(ctx, **claimed.args)
-        json.dumps(result)  # a result PostgreSQL cannot store is the handler's failure
+        result_json = json.dumps(result)  # a result PostgreSQL cannot store is the handler's failure
     except JobTimeoutException:
         timeout = job.timeout if job is not None else None
         message = f"timed out after {timeout} s"
@@ -77,7 +160,10 @@ def run_task(task_id: str) -> Any:
     except Exception as exc:
         message, tb = f"{type(exc).__name__}: {exc}", _format_traceback()
     else:
-        services.task_complete(task_id=task_id, attempt=claimed.attempt, result=result)
+        if handoff is None or not handoff.report_result(result_json):
+            services.task_complete(task_id=task_id, attempt=claimed.attempt, result_json=result_json)
+            if handoff is not None:
+                handoff.report_settled()
         return None
 
     outcome = services.task_fail_attempt(
@@ -88,6 +174,8 @@ def run_task(task_id: str) -> Any:
         permanent=permanent,
         retry_after=retry_after,
     )
+    if handoff is not None:
+        handoff.report_settled()
     if outcome.retry_in is not None:
         # RQ stores schedule times in whole seconds (truncated), so a job can
         # be released up to a second early; one extra second keeps the

@@ -61,3 +61,17 @@ def exhaust_memory(ctx: Any, *, headroom_mb: int = 64, allocate_mb: int = 4096, 
     resource.setrlimit(resource.RLIMIT_AS, (used + headroom_mb * 1024 * 1024, hard))
     hog = bytearray(allocate_mb * 1024 * 1024)
     return {"allocated": len(hog)}
+
+
+@task_handler("tests.database_use", queue="default")
+def database_use(ctx: Any, *, query: bool = False, result_bytes: int = 0, **args: Any) -> dict[str, Any]:
+    """Says whether this process had a database connection before the handler ran; may query, may return a lot."""
+    from django.db import connection
+
+    connected_before = connection.connection is not None
+    backend_pid = None
+    if query:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            backend_pid = cursor.fetchone()[0]
+    return {"connected_before": connected_before, "backend_pid": backend_pid, "padding": "x" * result_bytes}
