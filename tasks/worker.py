@@ -66,7 +66,6 @@ class TaskWorker(Worker):
         super().__init__(*args, **_force_json(kwargs))
         run_worker_warm_ups()
         self._handoff = runner.AttemptHandoff()
-        runner.install_handoff(self._handoff)
         self._prepared_connection: Any = None
         # Everything loaded so far lives as long as the worker: keep the garbage
         # collector from touching it in every horse, which would copy its pages.
@@ -105,6 +104,12 @@ class TaskWorker(Worker):
                 if attempt:
                     logger.warning("could not claim task %s here; its work-horse will", task_id, exc_info=True)
                     return False
+            except Exception:
+                logger.exception("could not claim task %s here; its work-horse will", task_id)
+                return False
+        # The runner looks the handoff up by module: this worker's, even if the
+        # process made other workers before (tests do).
+        runner.install_handoff(self._handoff)
         self._handoff.arm(task_id, claimed)
         return True
 
@@ -155,6 +160,9 @@ class TaskWorker(Worker):
                 with contextlib.suppress(Exception):
                     connection.close()
                 logger.warning("could not record the result of task %s; retrying", task_id, exc_info=True)
+            except Exception:
+                logger.exception("could not record the result of task %s", task_id)
+                break
         logger.error("gave up recording the result of task %s; the reconciler will run it again", task_id)
 
     def _record_lost_attempt(self, job, message: str) -> None:  # noqa: ANN001

@@ -5,8 +5,10 @@ from __future__ import annotations
 import pytest
 from django.db import connection
 
+from kbmanager.queues import get_queue, get_redis
 from tasks.models import Task, TaskStatus
 from tasks.services import TaskSpec, task_create, tasks_create_bulk
+from tasks.worker import TaskWorker
 from tests.conftest import run_burst_worker
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -59,3 +61,14 @@ def test_task_cancelled_while_its_job_waits_is_skipped_without_running():
     assert task.status == TaskStatus.CANCELLED
     assert task.result is None and task.attempts == 0
     assert [e.event for e in task.events.all()] == ["enqueued"]
+
+
+def test_worker_made_before_another_in_the_same_process_still_hands_over_its_claims():
+    first = TaskWorker([get_queue("default")], connection=get_redis())
+    TaskWorker([get_queue("default")], connection=get_redis())
+    task = task_create(kind="tests.database_use")
+    first.work(burst=True, logging_level="WARNING")
+    task.refresh_from_db()
+    assert task.status == TaskStatus.COMPLETED
+    assert task.result["connected_before"] is False
+    assert task.worker_name == first.name
