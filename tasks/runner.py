@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import mmap
+import re
 import struct
 import traceback
 from dataclasses import dataclass
@@ -130,6 +131,22 @@ def current_handoff(task_id: str) -> AttemptHandoff | None:
     return None
 
 
+# A NUL character in JSON: \u0000 after an odd number of backslashes in a row
+# (after an even number the last backslash is itself escaped: the text "\u0000").
+_JSON_NUL_RE = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
+
+
+def _result_json(result: Any) -> str:
+    """The result as JSON PostgreSQL accepts; a result it cannot store is the handler's failure, raised here."""
+    try:
+        text = json.dumps(result, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"the task's result cannot be stored as JSON: {exc}") from exc
+    if _JSON_NUL_RE.search(text):
+        raise ValueError("the task's result cannot be stored as JSON: PostgreSQL refuses the NUL character (\\u0000)")
+    return text
+
+
 def run_task(task_id: str) -> Any:
     job = get_current_job()
     worker_name = (job.worker_name or "") if job is not None else ""
@@ -148,7 +165,7 @@ def run_task(task_id: str) -> Any:
     try:
         handler = get_kind(claimed.kind).handler
         result = handler(ctx, **claimed.args)
-        result_json = json.dumps(result)  # a result PostgreSQL cannot store is the handler's failure
+        result_json = _result_json(result)
     except JobTimeoutException:
         timeout = job.timeout if job is not None else None
         message = f"timed out after {timeout} s"

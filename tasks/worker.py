@@ -23,11 +23,12 @@ import gc
 import logging
 import os
 import time
+import traceback
 from typing import Any
 
 import redis.exceptions
 from django.conf import settings
-from django.db import DatabaseError, connection, connections
+from django.db import DatabaseError, InterfaceError, OperationalError, connection, connections
 from rq import SimpleWorker, Worker
 from rq.serializers import JSONSerializer
 
@@ -152,17 +153,27 @@ class TaskWorker(Worker):
 
     def _record_result(self, task_id: str, attempt: int, result_json: str) -> None:
         for pause in _RECORD_RESULT_PAUSES:
-            time.sleep(pause)
+            if pause:
+                time.sleep(pause)
             try:
                 services.task_complete(task_id=task_id, attempt=attempt, result_json=result_json)
                 return
-            except DatabaseError:
+            except (OperationalError, InterfaceError):
                 with contextlib.suppress(Exception):
                     connection.close()
                 logger.warning("could not record the result of task %s; retrying", task_id, exc_info=True)
-            except Exception:
+            except Exception as exc:
+                # The server refused the result itself: retrying would not help.
                 logger.exception("could not record the result of task %s", task_id)
-                break
+                with contextlib.suppress(Exception):
+                    services.task_fail_attempt(
+                        task_id=task_id,
+                        attempt=attempt,
+                        message=f"the task's result could not be stored: {exc}",
+                        traceback=traceback.format_exc(),
+                        permanent=True,
+                    )
+                return
         logger.error("gave up recording the result of task %s; the reconciler will run it again", task_id)
 
     def _record_lost_attempt(self, job, message: str) -> None:  # noqa: ANN001

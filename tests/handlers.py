@@ -75,3 +75,9 @@ def database_use(ctx: Any, *, query: bool = False, result_bytes: int = 0, **args
             cursor.execute("SELECT pg_backend_pid()")
             backend_pid = cursor.fetchone()[0]
     return {"connected_before": connected_before, "backend_pid": backend_pid, "padding": "x" * result_bytes}
+
+
+@task_handler("tests.unstorable_result", queue="default")
+def unstorable_result(ctx: Any, *, value: str = "a\x00b", **args: Any) -> dict[str, Any]:
+    """Returns text PostgreSQL cannot store in JSON (a NUL character)."""
+    return {"text": value}

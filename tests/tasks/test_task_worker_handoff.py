@@ -72,3 +72,16 @@ def test_worker_made_before_another_in_the_same_process_still_hands_over_its_cla
     assert task.status == TaskStatus.COMPLETED
     assert task.result["connected_before"] is False
     assert task.worker_name == first.name
+
+
+def test_result_postgresql_cannot_store_fails_the_task_with_a_clear_message():
+    task = task_create(kind="tests.unstorable_result", max_retries=0)
+    stored = task_create(kind="tests.unstorable_result", args={"value": "a literal \\u0000 is fine"})
+    run_burst_worker("default")
+    task.refresh_from_db()
+    assert task.status == TaskStatus.FAILED
+    assert "PostgreSQL refuses the NUL character" in task.error_message
+    assert "_result_json" in task.traceback
+    stored.refresh_from_db()
+    assert stored.status == TaskStatus.COMPLETED
+    assert stored.result == {"text": "a literal \\u0000 is fine"}
