@@ -10,6 +10,7 @@ stops before the AI step, and a link that has a Notion page updates that page.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -508,11 +509,28 @@ def _existing_tag_names() -> list[str]:
     )
 
 
+def _prompt_version(categories: Sequence[CategoryInfo]) -> str:
+    """PROMPT_VERSION plus a fingerprint of the categories the model chooses from.
+
+    The category is part of the answer, so an answer given for another category
+    table must not be reused: adding, renaming or redescribing a category asks
+    the model again. Existing tags are left out on purpose: they change with
+    every link, and the prompt only asks to prefer them.
+    """
+    # "Uncategorized" is always offered, whether or not its row exists yet (the first
+    # answer that needs it creates it).
+    table = json.dumps(
+        [[c.name, c.description, c.keywords] for c in categories if c.name != UNCATEGORIZED], ensure_ascii=False
+    )
+    return f"{PROMPT_VERSION}:{hashlib.sha256(table.encode()).hexdigest()[:16]}"
+
+
 def link_summarize(*, link_id: int, force: bool = False, final_attempt: bool = True) -> dict[str, Any]:
     """Summarize, categorize and tag the link's text, then queue the Notion sync when Notion is configured.
 
-    Answers are cached in ``AIResultCache`` by (content hash, model,
-    PROMPT_VERSION); ``force`` asks the backend again and refreshes the cache.
+    Answers are cached in ``AIResultCache`` by (content hash, model, prompt
+    version and category table; see ``_prompt_version``); ``force`` asks the
+    backend again and refreshes the cache.
     A link whose summary already matches its text is left alone unless
     ``force``. Raises ``LinkNotReady`` for a link with no parsed text.
     """
@@ -526,18 +544,19 @@ def link_summarize(*, link_id: int, force: bool = False, final_attempt: bool = T
 
     Link.objects.filter(id=link_id).update(status=LinkStatus.SUMMARIZING)
     backend = _ai_backend()
+    categories = [
+        CategoryInfo(name=c.name, description=c.description, keywords=list(c.keywords or []))
+        for c in Category.objects.order_by("name")
+    ]
+    prompt_version = _prompt_version(categories)
     cached = None
     if not force:
         cached = AIResultCache.objects.filter(
-            content_hash=link.content_hash, model=backend.model, prompt_version=PROMPT_VERSION
+            content_hash=link.content_hash, model=backend.model, prompt_version=prompt_version
         ).first()
     if cached is not None:
         answer = cached.result
     else:
-        categories = [
-            CategoryInfo(name=c.name, description=c.description, keywords=list(c.keywords or []))
-            for c in Category.objects.all()
-        ]
         try:
             result = backend.analyze(
                 title=link.title, text=link.text, categories=categories, existing_tags=_existing_tag_names()
@@ -550,7 +569,7 @@ def link_summarize(*, link_id: int, force: bool = False, final_attempt: bool = T
         AIResultCache.objects.bulk_create(
             [
                 AIResultCache(
-                    content_hash=link.content_hash, model=backend.model, prompt_version=PROMPT_VERSION, result=answer
+                    content_hash=link.content_hash, model=backend.model, prompt_version=prompt_version, result=answer
                 )
             ],
             update_conflicts=True,

@@ -1,11 +1,12 @@
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
 from django.utils import timezone
 
-from ingestion.models import AIResultCache, Link, LinkStatus
+from ingestion.models import AIResultCache, Category, Link, LinkStatus
 from ingestion.services import link_summarize, links_enqueue_stage
 from tasks.models import Task, TaskStatus
 from tests.conftest import run_burst_worker
@@ -45,6 +46,20 @@ def test_the_same_text_is_sent_to_the_ai_server_once(parsed_link, openai_setting
     second.refresh_from_db()
     assert second.summary == first.summary and second.category == first.category
     assert AIResultCache.objects.get().model == "test-model"
+
+
+def test_a_changed_category_table_asks_the_ai_server_again_for_the_same_text(
+    parsed_link, openai_settings, openai_server, notion_off
+):
+    first, second, third = parsed_link(), parsed_link(), parsed_link()
+    link_summarize(link_id=first.id)
+    Category.objects.create(name="Gardening", description="Plants and soil", keywords=["compost"])
+
+    assert link_summarize(link_id=second.id)["cached"] is False
+    assert link_summarize(link_id=third.id)["cached"] is True
+    assert len(openai_server.requests) == 2
+    assert "Gardening" in json.dumps(openai_server.requests[1].body)
+    assert "Gardening" not in json.dumps(openai_server.requests[0].body)
 
 
 def test_a_current_summary_is_not_redone_unless_forced(parsed_link, openai_settings, openai_server, notion_off):
