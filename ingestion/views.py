@@ -11,7 +11,6 @@ from typing import Any
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import APIException, NotFound, ValidationError
-from rest_framework.pagination import CursorPagination
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -31,6 +30,7 @@ from ingestion.serializers import (
     StageRanResponseSerializer,
     StageRequestSerializer,
 )
+from kbmanager.api import FieldErrorCursorPagination, error_responses
 from kbmanager.permissions import require_perms
 
 
@@ -40,12 +40,21 @@ class NotionNotConfiguredError(APIException):
     default_detail = "Notion is not configured (set NOTION_TOKEN and NOTION_DATABASE_ID)"
 
 
-class LinkCursorPagination(CursorPagination):
+class LinkCursorPagination(FieldErrorCursorPagination):
     ordering = ("-created_at", "-id")
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 500
 
+
+def _forbidden(perm: str) -> dict[int, str]:
+    return {403: f"Missing the {perm} permission."}
+
+
+# Every view here has the project's authentication, throttle and renderers, so each may answer 401, 429
+# and 406 (an `Accept` nothing renders); one that reads a body also 400, 413 and 415 from the parsers.
+_READ_ERRORS = (401, 403, 406, 429)
+_BODY_ERRORS = (400, *_READ_ERRORS, 413, 415)
 
 _PaginatedLinks = type(
     "PaginatedLinkList",
@@ -68,7 +77,14 @@ class LinkListView(APIView):
 
     @extend_schema(
         parameters=[LinkListQuerySerializer, OpenApiParameter("cursor", str), OpenApiParameter("page_size", int)],
-        responses={200: _PaginatedLinks},
+        responses={
+            200: _PaginatedLinks,
+            **error_responses(
+                400,
+                *_READ_ERRORS,
+                described={400: "Invalid filter or cursor; `detail` names it.", **_forbidden("ingestion.view_link")},
+            ),
+        },
         summary="List links, newest first",
         operation_id="links_list",
     )
@@ -82,7 +98,16 @@ class LinkListView(APIView):
 
     @extend_schema(
         request=LinkSubmitRequestSerializer,
-        responses={201: LinkSubmitResponseSerializer},
+        responses={
+            201: LinkSubmitResponseSerializer,
+            **error_responses(
+                *_BODY_ERRORS,
+                described={
+                    400: "Not JSON, or an invalid field (`detail` names it), or more than LINKS_SUBMIT_MAX URLs.",
+                    **_forbidden("ingestion.add_link"),
+                },
+            ),
+        },
         summary="Submit URLs; one outcome per URL",
     )
     def post(self, request: Request) -> Response:
@@ -99,7 +124,14 @@ class LinkDetailView(APIView):
     permission_classes = [require_perms("ingestion.view_link")]
 
     @extend_schema(
-        responses={200: LinkDetailSerializer}, summary="One link with its recent tasks", operation_id="links_detail"
+        responses={
+            200: LinkDetailSerializer,
+            **error_responses(
+                *_READ_ERRORS, 404, described={404: "No such link.", **_forbidden("ingestion.view_link")}
+            ),
+        },
+        summary="One link with its recent tasks",
+        operation_id="links_detail",
     )
     def get(self, request: Request, link_id: int) -> Response:
         link = selectors.link_detail(link_id=link_id)
@@ -114,7 +146,17 @@ class LinkImportView(APIView):
 
     @extend_schema(
         request={"multipart/form-data": LinkImportRequestSerializer},
-        responses={201: LinkImportResponseSerializer},
+        responses={
+            201: LinkImportResponseSerializer,
+            **error_responses(
+                *_BODY_ERRORS,
+                described={
+                    400: "No file, a file over DATA_UPLOAD_MAX_MEMORY_SIZE or in no known format; `detail` names it.",
+                    415: "Not multipart/form-data or application/x-www-form-urlencoded.",
+                    **_forbidden("ingestion.add_link"),
+                },
+            ),
+        },
         summary="Import a text, CSV, bookmarks HTML or Pocket export",
     )
     def post(self, request: Request) -> Response:
@@ -162,17 +204,31 @@ class _StageView(APIView):
         return Response({"results": results}, status=status.HTTP_200_OK)
 
 
-_stage_schema = extend_schema(
-    request=StageRequestSerializer,
-    responses={202: StageQueuedResponseSerializer, 200: StageRanResponseSerializer},
-)
+def _stage_schema(*extra_errors: int) -> Any:
+    return extend_schema(
+        request=StageRequestSerializer,
+        responses={
+            202: StageQueuedResponseSerializer,
+            200: StageRanResponseSerializer,
+            **error_responses(
+                *_BODY_ERRORS,
+                *extra_errors,
+                described={
+                    400: "Not JSON, an invalid field (`detail` names it), unknown link ids, or more than "
+                    "SYNC_STAGE_MAX_LINKS links with `async: false`.",
+                    409: "Notion is not configured (NOTION_TOKEN and NOTION_DATABASE_ID).",
+                    **_forbidden("ingestion.change_link"),
+                },
+            ),
+        },
+    )
 
 
 class ParsingSyncView(_StageView):
     stage = "parse"
 
     @extend_schema(summary="Fetch and extract links again")
-    @_stage_schema
+    @_stage_schema()
     def post(self, request: Request) -> Response:
         return super().post(request)
 
@@ -181,7 +237,7 @@ class AIProcessView(_StageView):
     stage = "ai"
 
     @extend_schema(summary="Summarize, categorize and tag links")
-    @_stage_schema
+    @_stage_schema()
     def post(self, request: Request) -> Response:
         return super().post(request)
 
@@ -190,6 +246,6 @@ class NotionSyncView(_StageView):
     stage = "notion"
 
     @extend_schema(summary="Create or update the links' Notion pages (409 when Notion is not configured)")
-    @_stage_schema
+    @_stage_schema(409)
     def post(self, request: Request) -> Response:
         return super().post(request)

@@ -26,6 +26,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from kbmanager.api import FormatParameterNegotiation, error_responses
 from kbmanager.permissions import require_perms
 from monitoring.health import cheap_health, health_report
 from monitoring.metrics import render_metrics
@@ -99,17 +100,14 @@ class PrometheusTextRenderer(BaseRenderer):
         return data.encode() if isinstance(data, str) else json.dumps(data).encode()
 
 
-ErrorSerializer = inline_serializer(
-    "MonitoringError", fields={"error": serializers.CharField(), "detail": serializers.JSONField()}
-)
-_PROTECTED_ERRORS = {
-    401: OpenApiResponse(ErrorSerializer, description="No credentials, or a wrong metrics token."),
-    403: OpenApiResponse(ErrorSerializer, description="Authenticated, but neither staff nor the metrics token."),
+# Every view here negotiates its renderer, so an `Accept` none of them serves is a 406. The health
+# and metrics views are not throttled (scrapers and load balancers poll them); workers and queues are.
+_PROTECTED_DESCRIPTIONS = {
+    401: "No credentials, or a wrong metrics token.",
+    403: "Authenticated, but neither staff nor the metrics token.",
 }
-_PERM_ERRORS = {
-    401: OpenApiResponse(ErrorSerializer, description="Not authenticated."),
-    403: OpenApiResponse(ErrorSerializer, description="Missing the tasks.view_task permission."),
-}
+_PROTECTED_ERRORS = error_responses(401, 403, 406, described=_PROTECTED_DESCRIPTIONS)
+_PERM_ERRORS = error_responses(401, 403, 406, 429, described={403: "Missing the tasks.view_task permission."})
 
 
 class HealthApi(APIView):
@@ -129,6 +127,7 @@ class HealthApi(APIView):
                     "failing": serializers.ListField(child=serializers.ChoiceField(choices=["redis", "postgres"])),
                 },
             ),
+            **error_responses(406),
         },
     )
     def get(self, request: Request) -> Response:
@@ -161,12 +160,22 @@ class HealthDetailedApi(ProtectedMonitoringApi):
 
 class MetricsApi(ProtectedMonitoringApi):
     renderer_classes = [JSONRenderer, PrometheusTextRenderer]
+    # The schema offers `?format=json|txt`; any other value is a 406 naming those two, not DRF's 404.
+    content_negotiation_class = FormatParameterNegotiation
 
     @extend_schema(
         summary="Prometheus text exposition: task, queue and worker metrics plus request metrics",
         responses={
             (200, "text/plain"): OpenApiResponse(OpenApiTypes.STR, description="Prometheus text format 0.0.4."),
-            **_PROTECTED_ERRORS,
+            **error_responses(
+                401,
+                403,
+                406,
+                described={
+                    **_PROTECTED_DESCRIPTIONS,
+                    406: "Neither JSON (errors) nor text/plain is acceptable, or an unknown `format`.",
+                },
+            ),
         },
     )
     def get(self, request: Request) -> HttpResponse:
