@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import RequestDataTooBig
-from django.http import Http404
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.views.defaults import page_not_found
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers, status
 from rest_framework.exceptions import APIException, NotAcceptable, NotFound, ValidationError
@@ -100,3 +101,10 @@ class FormatParameterNegotiation(DefaultContentNegotiation):
         except Http404:
             offered = ", ".join(renderer.format for renderer in renderers)
             raise NotAcceptable(f"unknown format {format!r}; this endpoint offers: {offered}") from None
+
+
+def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """The 404 for URLs no route matches: JSON under /api/, as every API error, else Django's page."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"error": "not_found", "detail": f"no API endpoint at {request.path}"}, status=404)
+    return page_not_found(request, exception)

@@ -195,6 +195,8 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.UserRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"user": env_str("API_THROTTLE_RATE", "6000/min") or None},
     "EXCEPTION_HANDLER": "kbmanager.api.exception_handler",
+    # An unknown ?format= is a 406 naming the formats on offer (DRF answers 404).
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "kbmanager.api.FormatParameterNegotiation",
     "UNAUTHENTICATED_USER": None,
 }
 SPECTACULAR_SETTINGS = {

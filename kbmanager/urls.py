@@ -14,3 +14,6 @@ urlpatterns = [
     path("api/", include("ingestion.urls")),
     path("", include("ingestion.urls_home")),
 ]
+
+# JSON for unknown /api/ URLs (an id of the wrong type, a typo), an HTML page elsewhere.
+handler404 = "kbmanager.api.not_found"

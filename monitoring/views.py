@@ -26,7 +26,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from kbmanager.api import FormatParameterNegotiation, error_responses
+from kbmanager.api import error_responses
 from kbmanager.permissions import require_perms
 from monitoring.health import cheap_health, health_report
 from monitoring.metrics import render_metrics
@@ -159,9 +159,8 @@ class HealthDetailedApi(ProtectedMonitoringApi):
 
 
 class MetricsApi(ProtectedMonitoringApi):
+    # The schema offers `?format=json|txt`; any other value is a 406 naming those two (see REST_FRAMEWORK).
     renderer_classes = [JSONRenderer, PrometheusTextRenderer]
-    # The schema offers `?format=json|txt`; any other value is a 406 naming those two, not DRF's 404.
-    content_negotiation_class = FormatParameterNegotiation
 
     @extend_schema(
         summary="Prometheus text exposition: task, queue and worker metrics plus request metrics",

@@ -7,15 +7,15 @@ from typing import Any
 from django.http import HttpRequest
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import serializers, status
+from rest_framework import status
 from rest_framework.exceptions import APIException, NotFound, ValidationError
-from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.throttling import UserRateThrottle
 from rest_framework.views import APIView
 
+from kbmanager.api import FieldErrorCursorPagination, error_responses
 from kbmanager.permissions import require_perms
 from tasks.exceptions import TaskConflict, TaskNotFound, TaskStateError
 from tasks.models import Task
@@ -50,21 +50,16 @@ class TaskActionConflict(APIException):
     default_detail = "the task is not in a state that allows this action"
 
 
-class ErrorOutputSerializer(serializers.Serializer):
-    error = serializers.CharField()
-    detail = serializers.JSONField()
-
-
 def _errors(*codes: int) -> dict[int, OpenApiResponse]:
-    descriptions = {
-        400: "Invalid input; `detail` names the field.",
-        401: "Not authenticated.",
-        403: "Missing permission.",
-        404: "No such task.",
-        409: "The task's state does not allow the action, or it changed meanwhile.",
-        429: "Throttled.",
-    }
-    return {code: OpenApiResponse(ErrorOutputSerializer, description=descriptions[code]) for code in codes}
+    # Every task endpoint can also answer 406 (an Accept header nothing renders).
+    return error_responses(
+        *codes,
+        406,
+        described={
+            404: "No such task.",
+            409: "The task's state does not allow the action, or it changed meanwhile.",
+        },
+    )
 
 
 TASK_ID_PARAMETER = OpenApiParameter("task_id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="Task id")
@@ -76,18 +71,11 @@ def _task_id(raw: str) -> str:
     return str(serializer.validated_data["id"])
 
 
-class TaskCursorPagination(CursorPagination):
+class TaskCursorPagination(FieldErrorCursorPagination):
     ordering = ("-created_at", "-id")
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 500
-
-    def decode_cursor(self, request: Request) -> Any:
-        try:
-            return super().decode_cursor(request)
-        except NotFound:
-            # DRF answers a bad cursor with 404; it is bad input, so say which parameter.
-            raise ValidationError({self.cursor_query_param: ["invalid cursor"]}) from None
 
 
 class ThrottledAPIView(APIView):
@@ -181,7 +169,7 @@ class TaskBulkApi(ThrottledAPIView):
     @extend_schema(
         operation_id="tasks_bulk",
         request=TaskBulkInputSerializer,
-        responses={200: TaskBulkOutputSerializer, **_errors(400, 401, 403, 429)},
+        responses={200: TaskBulkOutputSerializer, **_errors(400, 401, 403, 415, 429)},
     )
     def post(self, request: Request) -> Response:
         """Count, and unless ``dry_run`` cancel or retry, the tasks matching ``filter`` (at most

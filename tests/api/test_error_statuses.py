@@ -97,3 +97,42 @@ def test_an_unknown_metrics_format_is_a_406_naming_the_formats_on_offer_not_a_40
 def test_the_formats_the_metrics_schema_offers_still_answer(api):
     assert api.get("/api/monitoring/metrics?format=txt").status_code == 200
     assert api.get("/api/monitoring/metrics?format=json").status_code == 200
+
+
+TASK_ID = "00000000-0000-0000-0000-000000000001"
+
+
+@pytest.mark.parametrize(
+    ("path", "template"),
+    [("/api/tasks/", "/api/tasks/"), (f"/api/tasks/{TASK_ID}/", "/api/tasks/{task_id}/")],
+)
+def test_task_endpoints_answer_an_accept_header_nothing_renders_with_a_declared_406(api, declared, path, template):
+    response = api.get(path, HTTP_ACCEPT="application/xml")
+    assert response.status_code == 406
+    assert 406 in declared("get", template)
+
+
+def test_a_task_bulk_body_in_a_media_type_no_parser_reads_is_a_declared_415(api, declared):
+    response = api.generic("POST", "/api/tasks/bulk/", b"action=cancel", content_type="text/plain")
+    assert response.status_code == 415
+    assert 415 in declared("post", "/api/tasks/bulk/")
+
+
+def test_an_unknown_format_is_a_406_on_every_endpoint(api):
+    response = api.get("/api/tasks/?format=xml")
+    assert response.status_code == 406
+    assert response.json()["error"] == "not_acceptable"
+
+
+@pytest.mark.parametrize("path", ["/api/links/not-a-number/", "/api/no-such-endpoint/"])
+def test_an_api_url_no_route_matches_is_a_json_404(api, path):
+    response = api.get(path)
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/json"
+    assert response.json() == {"error": "not_found", "detail": f"no API endpoint at {path}"}
+
+
+def test_a_page_url_no_route_matches_is_still_an_html_404(client):
+    response = client.get("/no-such-page/")
+    assert response.status_code == 404
+    assert response["Content-Type"].startswith("text/html")
