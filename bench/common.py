@@ -6,6 +6,8 @@ import os
 import statistics
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,6 +40,13 @@ def recreate_database(database: str) -> None:
         conn.execute(f'CREATE DATABASE "{database}"')
 
 
+def database_exists(database: str) -> bool:
+    import psycopg
+
+    with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as conn:
+        return conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [database]).fetchone() is not None
+
+
 def drop_database(database: str) -> None:
     import psycopg
 
@@ -58,7 +67,22 @@ def setup_django(env: dict[str, str]) -> None:
     django.setup()
 
 
-def median_p95(samples: list[float]) -> tuple[float, float]:
+def percentile(samples: list[float], fraction: float) -> float:
+    """The nearest-rank percentile (``fraction`` 0.95 for p95) of ``samples``."""
     ordered = sorted(samples)
-    p95 = ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))]
-    return statistics.median(ordered), p95
+    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
+
+
+def median_p95(samples: list[float]) -> tuple[float, float]:
+    return statistics.median(samples), percentile(samples, 0.95)
+
+
+def sample_ms(func: Callable[[], object], runs: int) -> list[float]:
+    """Milliseconds of ``runs`` calls of ``func``, after one untimed warm-up call (imports, connections, caches)."""
+    func()
+    samples = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        func()
+        samples.append((time.perf_counter() - started) * 1000)
+    return samples

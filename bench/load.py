@@ -33,7 +33,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import bench_env, drop_database, manage, recreate_database, setup_django  # noqa: E402
+from bench.common import (  # noqa: E402
+    bench_env,
+    drop_database,
+    manage,
+    percentile,
+    recreate_database,
+    setup_django,
+)
 
 DB_NAME = "kb_bench_load"
 REDIS_DB = 8
@@ -43,10 +50,6 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def _percentile(ordered: list[float], fraction: float) -> float:
-    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
 
 
 def main() -> int:
@@ -175,12 +178,12 @@ def main() -> int:
             ordered = sorted(samples)
             print(
                 f"{name:<22} {len(ordered):>8} {len(ordered) / wall:>8.1f} {statistics.median(ordered) * 1000:>8.1f} "
-                f"{_percentile(ordered, 0.99) * 1000:>8.1f}  {dict(statuses[name])}"
+                f"{percentile(ordered, 0.99) * 1000:>8.1f}  {dict(statuses[name])}"
             )
         if every:
             print(
                 f"{'all':<22} {len(every):>8} {len(every) / wall:>8.1f} {statistics.median(every) * 1000:>8.1f} "
-                f"{_percentile(every, 0.99) * 1000:>8.1f}"
+                f"{percentile(every, 0.99) * 1000:>8.1f}"
             )
         print(f"errors: {len(errors)}")
         for line in errors[:10]:

@@ -8,15 +8,14 @@ with one ``generate_series`` statement, then prints the median (and max) of
 
     .venv/bin/python bench/monitoring.py [--rows 1000000] [--runs 20] [--keep] [--reuse]
 
-Redis: ``REDIS_URL`` (default ``redis://127.0.0.1:6379/10``); the script only
-reads queues and writes the monitoring cache key, it never flushes anything.
+Redis: database 10 of the local server; the script only reads queues and
+writes the monitoring cache key, it never flushes anything.
 """
 
 from __future__ import annotations
 
 import argparse
 import io
-import os
 import statistics
 import sys
 import time
@@ -26,8 +25,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import (  # noqa: E402
+    bench_env,
+    database_exists,
+    drop_database,
+    recreate_database,
+    sample_ms,
+    setup_django,
+)
+
 DB_NAME = "kb_bench_monitoring"
-SERVER_URL = os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432")
+REDIS_DB = 10
 
 SEED_SQL = """
 INSERT INTO tasks_task (
@@ -66,43 +74,6 @@ CROSS JOIN LATERAL (
 """
 
 
-def _admin_connection():  # noqa: ANN202
-    import psycopg
-
-    return psycopg.connect(f"{SERVER_URL}/postgres", autocommit=True)
-
-
-def create_database(*, reuse: bool) -> bool:
-    """Create the bench database; True if it has to be seeded."""
-    with _admin_connection() as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DB_NAME]).fetchone()
-        if exists and reuse:
-            return False
-        conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{DB_NAME}"')
-    return True
-
-
-def drop_database() -> None:
-    from django.db import connections
-
-    connections.close_all()
-    with _admin_connection() as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
-
-
-def setup_django() -> None:
-    os.environ["DATABASE_URL"] = f"{SERVER_URL}/{DB_NAME}"
-    os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/10")
-    os.environ.setdefault("SECRET_KEY", "bench")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "kbmanager.settings")
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    os.environ.setdefault("ALLOWED_HOSTS", "testserver,localhost")
-    import django
-
-    django.setup()
-
-
 def seed(rows: int) -> None:
     from django.core.management import call_command
     from django.db import connection
@@ -116,12 +87,7 @@ def seed(rows: int) -> None:
 
 
 def measure(label: str, func: Callable[[], object], runs: int) -> float:
-    func()  # warm-up: imports, connections, the finished-count cache
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        func()
-        times.append((time.perf_counter() - started) * 1000)
+    times = sample_ms(func, runs)
     median = statistics.median(times)
     print(f"{label:<34} median {median:7.1f} ms   min {min(times):7.1f} ms   max {max(times):7.1f} ms   ({runs} runs)")
     return median
@@ -135,15 +101,20 @@ def main() -> int:
     parser.add_argument("--reuse", action="store_true", help="Reuse an existing bench database without seeding.")
     args = parser.parse_args()
 
-    needs_seed = create_database(reuse=args.reuse)
-    setup_django()
+    needs_seed = not (args.reuse and database_exists(DB_NAME))
+    if needs_seed:
+        recreate_database(DB_NAME)
+    setup_django(bench_env(DB_NAME, REDIS_DB, ALLOWED_HOSTS="testserver,localhost"))
     try:
         if needs_seed:
             seed(args.rows)
         return run(args.runs)
     finally:
         if not args.keep:
-            drop_database()
+            from django.db import connections
+
+            connections.close_all()
+            drop_database(DB_NAME)
             print(f"dropped {DB_NAME}")
 
 

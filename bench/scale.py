@@ -7,8 +7,9 @@ through Django's test client in-process, and finally purge throughput on
 500,000 expired tasks. Prints a table; targets: < 200 ms median per page,
 >= 20,000 purged rows/s.
 
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres REDIS_URL=redis://127.0.0.1:6379/11 \
-        .venv/bin/python bench/scale.py [--tasks 1000000] [--only pages|purge] [--keep]
+    .venv/bin/python bench/scale.py [--tasks 1000000] [--only pages|purge] [--keep]
+
+PostgreSQL: the local server (``BENCH_PG_SERVER`` to change it); Redis: database 11.
 
 ``--only purge`` skips the page timings (the seeding still runs: the purge needs the whole table).
 """
@@ -16,20 +17,22 @@ through Django's test client in-process, and finally purge throughput on
 from __future__ import annotations
 
 import argparse
-import os
-import statistics
 import sys
 import time
 from pathlib import Path
-from urllib.parse import urlparse, urlunparse
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.common import (  # noqa: E402
+    bench_env,
+    drop_database,
+    median_p95,
+    recreate_database,
+    sample_ms,
+    setup_django,
+)
 
-def _database_url(name: str) -> str:
-    base = urlparse(os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres"))
-    return urlunparse(base._replace(path=f"/{name}"))
+REDIS_DB = 11
 
 
 def main() -> None:
@@ -43,21 +46,10 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     args = parser.parse_args()
 
-    import psycopg
-
-    admin_url = _database_url("postgres")
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{args.database}"')
-        conn.execute(f'CREATE DATABASE "{args.database}"')
+    env = bench_env(args.database, REDIS_DB, API_THROTTLE_RATE="", ALLOWED_HOSTS="testserver,localhost")
+    recreate_database(args.database)
     try:
-        os.environ["DATABASE_URL"] = _database_url(args.database)
-        os.environ.setdefault("SECRET_KEY", "bench")
-        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "kbmanager.settings")
-        os.environ["API_THROTTLE_RATE"] = ""
-        os.environ.setdefault("ALLOWED_HOSTS", "testserver,localhost")
-        import django
-
-        django.setup()
+        setup_django(env)
         try:
             run(args)
         finally:
@@ -67,8 +59,7 @@ def main() -> None:
     finally:
         # Whatever failed above, the database goes (FORCE ends any connection still open to it).
         if not args.keep:
-            with psycopg.connect(admin_url, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{args.database}" WITH (FORCE)')
+            drop_database(args.database)
 
 
 def seed(args: argparse.Namespace) -> None:
@@ -134,18 +125,6 @@ def seed(args: argparse.Namespace) -> None:
     )
 
 
-def timed(fn, n: int) -> tuple[float, float]:
-    fn()  # warm-up: templates, connections, caches
-    samples = []
-    for _ in range(n):
-        start = time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - start) * 1000)
-    samples.sort()
-    p95 = samples[min(len(samples) - 1, int(round(0.95 * len(samples))) - 1)]
-    return statistics.median(samples), p95
-
-
 def run(args: argparse.Namespace) -> None:
     from django.contrib.auth.models import User
     from django.core.management import call_command
@@ -185,7 +164,7 @@ def run(args: argparse.Namespace) -> None:
     ]
 
     for label, client, url in pages if args.only != "purge" else []:
-        median, p95 = timed(page(client, url), args.requests)
+        median, p95 = median_p95(sample_ms(page(client, url), args.requests))
         rows.append((label, f"{median:.1f} ms", f"{p95:.1f} ms", "ok" if median < 200 else "SLOW"))
 
     if args.only == "pages":

@@ -24,7 +24,7 @@ from django.db.models import Count
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
-from ingestion.lib.ai import PROMPT_VERSION, AIError, AIResult, CategoryInfo, make_backend
+from ingestion.lib.ai import PROMPT_VERSION, UNCATEGORIZED, AIError, AIResult, CategoryInfo, make_backend
 from ingestion.lib.extract import ExtractionError, extract_article
 from ingestion.lib.fetch import FetchError, fetch_url
 from ingestion.lib.importers import ImportResult, parse_import
@@ -42,7 +42,6 @@ PARSE_KIND = "ingestion.parse_link"
 SUMMARIZE_KIND = "ingestion.summarize_link"
 NOTION_KIND = "ingestion.sync_notion"
 STAGE_KINDS = {"parse": PARSE_KIND, "ai": SUMMARIZE_KIND, "notion": NOTION_KIND}
-UNCATEGORIZED = "Uncategorized"
 NOTION_LIMITER_KEY = "kbmanager:notion"
 # The AI prompt lists existing tags so the model reuses them; the most used ones are enough.
 EXISTING_TAGS_IN_PROMPT = 200

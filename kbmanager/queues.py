@@ -6,6 +6,8 @@ id, so queues are always built here with the JSON serializer.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import django_rq
 from django.conf import settings
 from redis import Redis
@@ -35,3 +37,11 @@ def get_queue(name: str) -> Queue:
     if name not in settings.RQ_QUEUES:
         raise ValueError(f"unknown queue {name!r}; configured queues: {', '.join(queue_names())}")
     return django_rq.get_queue(name, serializer=JSONSerializer)
+
+
+def job_ids_by_queue(entries: Iterable[tuple[object, str]]) -> dict[str, list[str]]:
+    """Group (job id, queue name) pairs by queue, ids as strings, in their order."""
+    by_queue: dict[str, list[str]] = {}
+    for job_id, queue_name in entries:
+        by_queue.setdefault(queue_name, []).append(str(job_id))
+    return by_queue

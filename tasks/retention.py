@@ -27,7 +27,7 @@ from django.utils import timezone
 from rq.cron import CronJob
 from rq.job import Job
 
-from kbmanager.queues import get_queue, get_redis
+from kbmanager.queues import get_queue, get_redis, job_ids_by_queue
 from tasks.models import FINISHED_STATUSES, RetentionPolicy
 
 logger = logging.getLogger(__name__)
@@ -182,12 +182,10 @@ def _delete_rq_keys(rows: Sequence[tuple[str, str]]) -> int:
     if not rows:
         return 0
     redis = get_redis()
-    by_queue: dict[str, list[str]] = {}
-    keys: list[str] = []
-    for job_id, queue_name in rows:
-        by_queue.setdefault(queue_name, []).append(job_id)
-        keys += [Job.key_for(job_id), f"rq:results:{job_id}"]
-    registries = [(template.format(queue), ids) for queue, ids in by_queue.items() for template in _REGISTRY_KEYS]
+    keys = [key for job_id, _queue in rows for key in (Job.key_for(job_id), f"rq:results:{job_id}")]
+    registries = [
+        (template.format(queue), ids) for queue, ids in job_ids_by_queue(rows).items() for template in _REGISTRY_KEYS
+    ]
     with redis.pipeline(transaction=False) as pipe:
         for registry, _ids in registries:
             pipe.exists(registry)

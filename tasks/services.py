@@ -27,7 +27,7 @@ from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job
 from rq.serializers import JSONSerializer
 
-from kbmanager.queues import get_queue, get_redis, queue_timeout
+from kbmanager.queues import get_queue, get_redis, job_ids_by_queue, queue_timeout
 from tasks.exceptions import TaskConflict, TaskNotFound, TaskStateError
 from tasks.models import (
     ACTIVE_STATUSES,
@@ -258,7 +258,7 @@ def _push_fresh_jobs(entries: Sequence[tuple[uuid.UUID | str, str]]) -> None:
         return
     redis = get_redis()
     script = redis.register_script(_PUSH_FRESH_JOBS_LUA)
-    by_queue = _job_ids_by_queue(entries)
+    by_queue = job_ids_by_queue(entries)
     with redis.pipeline(transaction=False) as pipe:
         for queue_name, job_ids in by_queue.items():
             fields, data = _fresh_job_template(queue_name)
@@ -327,19 +327,12 @@ def _move_tasks(
         return cursor.fetchall()
 
 
-def _job_ids_by_queue(entries: Sequence[tuple[uuid.UUID | str, str]]) -> dict[str, list[str]]:
-    by_queue: dict[str, list[str]] = {}
-    for task_id, queue_name in entries:
-        by_queue.setdefault(queue_name, []).append(str(task_id))
-    return by_queue
-
-
 def _push_jobs(entries: Sequence[tuple[uuid.UUID | str, str]], *, delay_seconds: float = 0) -> None:
     """Create (or overwrite) the RQ job of each task and queue or schedule it, in one pipeline."""
     if not entries:
         return
     redis = get_redis()
-    by_queue = _job_ids_by_queue(entries)
+    by_queue = job_ids_by_queue(entries)
     with redis.pipeline(transaction=False) as pipe:
         for queue_name, job_ids in by_queue.items():
             queue = get_queue(queue_name)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -17,6 +18,22 @@ from tasks.worker import TaskWorker
 pytest_plugins = ["tests.fakes.web", "tests.fakes.openai_api", "tests.fakes.notion_api"]
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# Environment for processes that must run offline (the local AI backend, no Notion), whatever this one says.
+OFFLINE_ENV = {
+    "AI_BACKEND": "local",
+    "OPENAI_API_KEY": "",
+    "OPENAI_BASE_URL": "",
+    "NOTION_TOKEN": "",
+    "NOTION_DATABASE_ID": "",
+}
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on (free when asked; good enough for one test's server)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 @pytest.fixture(autouse=True)

@@ -20,7 +20,7 @@ from ingestion.demo import SITE_DIR, demo_articles, demo_categories
 from ingestion.models import Category, Link, LinkStatus
 from ingestion.services import PARSE_KIND, links_enqueue_stage, links_submit
 from tasks.models import Task, TaskStatus
-from tests.conftest import ROOT, run_burst_worker
+from tests.conftest import OFFLINE_ENV, ROOT, run_burst_worker
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -32,13 +32,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 SCREENSHOTS = ROOT / "docs" / "screenshots"
-OFFLINE = {
-    "AI_BACKEND": "local",
-    "OPENAI_API_KEY": "",
-    "OPENAI_BASE_URL": "",
-    "NOTION_TOKEN": "",
-    "NOTION_DATABASE_ID": "",
-}
 # Generous bounds for a loaded CI machine; the pages are usually there in well under a second.
 PAGE_TIMEOUT_MS = 15_000
 PIPELINE_TIMEOUT_MS = 90_000
@@ -151,7 +144,7 @@ def test_an_operator_finds_a_failed_task_reads_its_error_and_cancels_a_queued_on
 def test_links_pasted_or_uploaded_on_the_home_page_show_up_and_reach_ready_without_a_reload(
     live_server, admin_user, demo_site, start_worker
 ):
-    start_worker("parsing", "ai", env={**OFFLINE, "FETCH_ALLOWED_HOSTS": demo_site.host})
+    start_worker("parsing", "ai", env={**OFFLINE_ENV, "FETCH_ALLOWED_HOSTS": demo_site.host})
     articles = demo_articles()[:4]
     urls = [demo_site.url(a.path) for a in articles]
     # A browser's bookmarks export (the Netscape format every browser writes) with the fourth article.

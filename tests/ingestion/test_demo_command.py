@@ -11,28 +11,13 @@ from django.core.management import CommandError, call_command
 
 from ingestion.demo import demo_articles, demo_categories
 from ingestion.models import Category, Link, LinkStatus
-from tests.conftest import wait_for
-
-# The demo runs offline: the local AI backend and no Notion, whatever the environment says.
-OFFLINE = {
-    "AI_BACKEND": "local",
-    "OPENAI_API_KEY": "",
-    "OPENAI_BASE_URL": "",
-    "NOTION_TOKEN": "",
-    "NOTION_DATABASE_ID": "",
-}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.conftest import OFFLINE_ENV, free_port, wait_for
 
 
 @pytest.mark.django_db(transaction=True)
 def test_the_demo_links_reach_ready_with_the_demo_categories_and_ctrl_c_stops_it_cleanly(start_process, start_worker):
     port = free_port()
-    env = {**OFFLINE, "FETCH_ALLOWED_HOSTS": f"127.0.0.1:{port}"}
+    env = {**OFFLINE_ENV, "FETCH_ALLOWED_HOSTS": f"127.0.0.1:{port}"}
     start_worker("parsing", "ai", env=env)
     demo = start_process("demo", "--port", str(port), "--timeout", "60", env=env)
 
@@ -67,7 +52,7 @@ def test_the_demo_links_reach_ready_with_the_demo_categories_and_ctrl_c_stops_it
 @pytest.mark.django_db(transaction=True)
 def test_with_no_submit_it_seeds_the_categories_and_serves_the_site_but_submits_nothing(start_process):
     port = free_port()
-    demo = start_process("demo", "--port", str(port), "--no-submit", env=OFFLINE)
+    demo = start_process("demo", "--port", str(port), "--no-submit", env=OFFLINE_ENV)
 
     wait_for(lambda: "stays up" in demo.output() or not demo.alive(), timeout=30, what="the demo site")
     with urllib.request.urlopen(f"http://127.0.0.1:{port}{demo_articles()[0].path}", timeout=5) as response:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Callable
 
 import pytest
@@ -11,7 +10,7 @@ from django.contrib.auth.models import Permission
 from rest_framework.test import APIClient
 
 from monitoring.stats import monitoring_redis, worker_stats
-from tests.conftest import wait_for
+from tests.conftest import free_port, wait_for
 
 
 @pytest.fixture
@@ -44,10 +43,7 @@ def plain_client(db) -> APIClient:  # noqa: ANN001
 @pytest.fixture
 def redis_down(settings) -> str:  # noqa: ANN001
     """Point every queue at a closed loopback port; the shared Redis server keeps running."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    url = f"redis://127.0.0.1:{port}/0"
+    url = f"redis://127.0.0.1:{free_port()}/0"
     settings.RQ_QUEUES = {name: {**config, "URL": url} for name, config in settings.RQ_QUEUES.items()}
     return url
 

@@ -8,7 +8,6 @@ attempt that completed the task ran exactly once.
 
 from __future__ import annotations
 
-import socket
 import sys
 import uuid
 from collections import Counter
@@ -20,7 +19,7 @@ import requests
 
 from tasks.models import FINISHED_STATUSES, Task, TaskStatus
 from tasks.reconciler import reconcile
-from tests.conftest import ManagedProcess, process_env, wait_for
+from tests.conftest import ManagedProcess, free_port, process_env, wait_for
 
 
 def read_runs(marker: Path) -> list[tuple[str, int]]:
@@ -75,12 +74,6 @@ def reconcile_until_all_finished(task_ids: Iterable[object], *, timeout: float =
 def heartbeat_env(seconds: int = 1) -> dict[str, str]:
     """Worker environment with a short heartbeat, so the reconciler can judge it dead quickly."""
     return {"WORKER_HEARTBEAT_INTERVAL": str(seconds), "TASK_RETRY_DELAYS": "0"}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ worker's environment at it, and kills and restarts it mid-run.
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -19,7 +18,7 @@ import redis
 
 from tasks.models import Task, TaskStatus
 from tasks.services import TaskSpec, task_create, tasks_create_bulk
-from tests.conftest import wait_for
+from tests.conftest import free_port, wait_for
 from tests.reliability.conftest import assert_each_task_completed_once, heartbeat_env, reconcile_until_all_finished
 
 pytestmark = [
@@ -32,9 +31,7 @@ class ThrowawayRedis:
     """A redis-server this test owns: no snapshot, no append-only file, so a restart starts empty."""
 
     def __init__(self, workdir: Path) -> None:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = sock.getsockname()[1]
+        self.port = free_port()
         self.workdir = workdir
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.process: subprocess.Popen | None = None
